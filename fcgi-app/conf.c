@@ -1,0 +1,295 @@
+/* Configuration table and INI loading. A bad key or value refuses the whole
+ * file, naming the file and line, so a typo never runs with a default. */
+#include "conf.h"
+
+#include "log.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { CONF_STR, CONF_INT, CONF_SIZE, CONF_MODE, CONF_LEVEL } conf_type_t;
+
+typedef struct {
+    const char *section;
+    const char *key;
+    conf_type_t type;
+    size_t offset;
+    const char *def;
+    long long min;
+    long long max;
+    const char *help;
+} conf_setting_t;
+
+#define S(field) offsetof(conf_t, field)
+
+static const conf_setting_t settings[] = {
+    {"server", "listen", CONF_STR, S(listen), "/run/itpm/itpmd.sock", 0, 0,
+     "FastCGI listener: a unix socket path, or HOST:PORT (the host is required)"},
+    {"server", "listen_backlog", CONF_INT, S(listen_backlog), "511", 1, 65535,
+     "listen(2) backlog"},
+    {"server", "socket_group", CONF_STR, S(socket_group), "",
+     0, 0, "group that owns the unix socket (nginx's group); empty keeps the process group"},
+    {"server", "socket_mode", CONF_MODE, S(socket_mode), "0660", 0, 0777,
+     "permissions of the unix socket"},
+    {"server", "workers", CONF_INT, S(workers), "4", 1, 256, "worker processes"},
+    {"server", "max_requests", CONF_INT, S(max_requests), "10000", 0, INT_MAX,
+     "requests a worker serves before it is replaced; 0 = never"},
+    {"server", "max_requests_jitter", CONF_INT, S(max_requests_jitter), "10", 0, 90,
+     "random reduction of max_requests per worker, in percent"},
+    {"server", "request_timeout", CONF_INT, S(request_timeout), "60", 0, 86400,
+     "seconds a request may run before its worker is killed; 0 = no limit"},
+    {"server", "shutdown_timeout", CONF_INT, S(shutdown_timeout), "30", 1, 3600,
+     "seconds to finish requests in flight on SIGTERM before workers are killed"},
+    {"server", "respawn_backoff_max", CONF_INT, S(respawn_backoff_max), "30", 1, 3600,
+     "upper bound, in seconds, of the delay before respawning a crashing worker"},
+    {"server", "pid_file", CONF_STR, S(pid_file), "", 0, 0, "master PID file; empty = none"},
+    {"server", "log_file", CONF_STR, S(log_file), "", 0, 0, "log file; empty = stderr"},
+    {"server", "log_level", CONF_LEVEL, S(log_level), "info", 0, 0,
+     "error, warn, info or debug"},
+    {"server", "max_body", CONF_SIZE, S(max_body), "1m", 1, 1LL << 40,
+     "largest request body in bytes (k, m, g suffixes); keep equal to nginx's"},
+    {"server", "public_origin", CONF_STR, S(public_origin), "https://127.0.0.1:8443", 0, 0,
+     "the platform's own origin (scheme://host[:port]), checked against Origin headers"},
+    {"database", "conninfo", CONF_STR, S(db_conninfo), "dbname=itpm user=itpm_app", 0, 0,
+     "libpq connection string of the daemon's role (owns no table)"},
+    {"database", "migrate_conninfo", CONF_STR, S(db_migrate_conninfo),
+     "dbname=itpm user=itpm_owner", 0, 0, "libpq connection string of the owner, for --migrate"},
+    {"database", "sql_dir", CONF_STR, S(sql_dir), "/usr/share/itpm/sql", 0, 0,
+     "folder of the numbered migrations"},
+    {"database", "connect_timeout", CONF_INT, S(db_connect_timeout), "5", 1, 300,
+     "seconds to wait for a database connection"},
+    {"database", "statement_timeout", CONF_INT, S(db_statement_timeout), "30000", 0, 3600000,
+     "milliseconds a statement may run; 0 = no limit"},
+};
+
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+typedef struct {
+    conf_t *conf;
+    char *err;
+    size_t errlen;
+    const char *name;
+    int failed;
+} load_ctx_t;
+
+static int parse_ll(const char *v, int base, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, base);
+    if (errno != 0 || end == v)
+        return -1;
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (*end != '\0')
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static int parse_size(const char *v, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || x < 0)
+        return -1;
+    long long mult = 1;
+    switch (*end) {
+    case 'k': case 'K': mult = 1024LL; end++; break;
+    case 'm': case 'M': mult = 1024LL * 1024; end++; break;
+    case 'g': case 'G': mult = 1024LL * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (*end != '\0' || x > LLONG_MAX / mult)
+        return -1;
+    *out = x * mult;
+    return 0;
+}
+
+/* Returns NULL on success or the reason the value is refused. */
+static const char *setting_apply(const conf_setting_t *s, conf_t *conf, const char *value)
+{
+    char *base = (char *)conf;
+    long long x;
+    switch (s->type) {
+    case CONF_STR: {
+        char **slot = (char **)(void *)(base + s->offset);
+        free(*slot);
+        *slot = xstrdup(value);
+        return NULL;
+    }
+    case CONF_INT:
+        if (parse_ll(value, 10, &x) < 0)
+            return "not an integer";
+        if (x < s->min || x > s->max)
+            return "out of range";
+        *(int *)(void *)(base + s->offset) = (int)x;
+        return NULL;
+    case CONF_MODE:
+        if (parse_ll(value, 8, &x) < 0 || x < s->min || x > s->max)
+            return "not an octal mode";
+        *(int *)(void *)(base + s->offset) = (int)x;
+        return NULL;
+    case CONF_SIZE:
+        if (parse_size(value, &x) < 0)
+            return "not a size";
+        if (x < s->min || x > s->max)
+            return "out of range";
+        *(long long *)(void *)(base + s->offset) = x;
+        return NULL;
+    case CONF_LEVEL: {
+        static const char *const names[] = {"error", "warn", "info", "debug"};
+        for (int i = 0; i < 4; i++) {
+            if (strcasecmp(value, names[i]) == 0) {
+                *(int *)(void *)(base + s->offset) = i;
+                return NULL;
+            }
+        }
+        return "not one of error, warn, info, debug";
+    }
+    }
+    return "unknown type";
+}
+
+static int on_ini_value(void *user, const char *section, const char *name, const char *value)
+{
+    load_ctx_t *ctx = user;
+    if (name == NULL) /* a section header alone: checked with its keys */
+        return 1;
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const conf_setting_t *s = &settings[i];
+        if (strcmp(s->section, section) != 0 || strcmp(s->key, name) != 0)
+            continue;
+        const char *why = setting_apply(s, ctx->conf, value);
+        if (why == NULL)
+            return 1;
+        if (!ctx->failed)
+            snprintf(ctx->err, ctx->errlen, "[%s] %s = \"%s\": %s", section, name, value, why);
+        ctx->failed = 1;
+        return 0;
+    }
+    if (!ctx->failed)
+        snprintf(ctx->err, ctx->errlen, "unknown setting [%s] %s", section, name);
+    ctx->failed = 1;
+    return 0;
+}
+
+static void conf_defaults(conf_t *conf)
+{
+    memset(conf, 0, sizeof *conf);
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const char *why = setting_apply(&settings[i], conf, settings[i].def);
+        if (why != NULL) {
+            log_error("bad default for %s.%s: %s", settings[i].section, settings[i].key, why);
+            abort();
+        }
+    }
+}
+
+static int listen_check(const char *listen, char *why, size_t whylen)
+{
+    if (listen[0] == '\0') {
+        snprintf(why, whylen, "[server] listen is empty");
+        return -1;
+    }
+    if (listen[0] == '/')
+        return 0;
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || colon == listen) {
+        snprintf(why, whylen,
+                 "[server] listen = \"%s\": a TCP listener must name its address (HOST:PORT)",
+                 listen);
+        return -1;
+    }
+    long long port;
+    if (parse_ll(colon + 1, 10, &port) < 0 || port < 1 || port > 65535) {
+        snprintf(why, whylen, "[server] listen = \"%s\": bad port", listen);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks across settings, made before anything forks. */
+static int conf_cross_check(const conf_t *conf, char *why, size_t whylen)
+{
+    if (listen_check(conf->listen, why, whylen) < 0)
+        return -1;
+    if (conf->listen[0] == '/' && strlen(conf->listen) >= 108) {
+        snprintf(why, whylen, "[server] listen: unix socket path longer than 107 bytes");
+        return -1;
+    }
+    if (conf->db_conninfo[0] == '\0') {
+        snprintf(why, whylen, "[database] conninfo is empty");
+        return -1;
+    }
+    return 0;
+}
+
+static int conf_finish(int rc, load_ctx_t *ctx, conf_t *conf)
+{
+    char why[512];
+    if (rc == -1) {
+        snprintf(ctx->err, ctx->errlen, "%s: cannot open: %s", ctx->name, strerror(errno));
+    } else if (rc == -2) {
+        snprintf(ctx->err, ctx->errlen, "%s: out of memory", ctx->name);
+    } else if (rc > 0) {
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s", ctx->failed ? ctx->err : "syntax error");
+        snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->name, rc, reason);
+    } else if (conf_cross_check(conf, why, sizeof why) < 0) {
+        snprintf(ctx->err, ctx->errlen, "%s: %s", ctx->name, why);
+        rc = 1;
+    }
+    if (rc != 0) {
+        conf_free(conf);
+        return -1;
+    }
+    return 0;
+}
+
+int conf_load(const char *path, conf_t *conf, char *err, size_t errlen)
+{
+    load_ctx_t ctx = {conf, err, errlen, path, 0};
+    err[0] = '\0';
+    conf_defaults(conf);
+    return conf_finish(ini_parse(path, on_ini_value, &ctx), &ctx, conf);
+}
+
+int conf_load_string(const char *text, const char *name, conf_t *conf, char *err, size_t errlen)
+{
+    load_ctx_t ctx = {conf, err, errlen, name, 0};
+    err[0] = '\0';
+    conf_defaults(conf);
+    return conf_finish(ini_parse_string(text, on_ini_value, &ctx), &ctx, conf);
+}
+
+void conf_free(conf_t *conf)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        if (settings[i].type != CONF_STR)
+            continue;
+        char **slot = (char **)(void *)((char *)conf + settings[i].offset);
+        free(*slot);
+        *slot = NULL;
+    }
+}
+
+void conf_print_reference(void)
+{
+    const char *section = "";
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const conf_setting_t *s = &settings[i];
+        if (strcmp(section, s->section) != 0) {
+            printf("%s[%s]\n", i ? "\n" : "", s->section);
+            section = s->section;
+        }
+        printf("; %s\n%s = %s\n", s->help, s->key, s->def);
+    }
+}

@@ -1,0 +1,38 @@
+/* The worker's PostgreSQL connection: opened lazily, statements prepared on
+ * first use, results owned by the request arena, and a broken connection
+ * answered with DB_UNAVAILABLE (503) and re-opened on a later request. */
+#ifndef ITPM_DB_H
+#define ITPM_DB_H
+
+#include "arena.h"
+#include "conf.h"
+
+#include <libpq-fe.h>
+
+typedef enum {
+    DB_OK = 0,
+    DB_UNAVAILABLE = -1, /* connection down, server shutting down, timed out */
+    DB_ERROR = -2,       /* a statement failed for another reason */
+} db_status_t;
+
+/* A statement the worker prepares once per connection. Define them as
+ * static const next to the code that uses them. */
+typedef struct {
+    const char *name;
+    const char *sql;
+    int nparams;
+    int idempotent; /* safe to resend once after a broken connection */
+} db_stmt_t;
+
+typedef struct db db_t;
+
+db_t *db_create(const conf_t *conf);
+void db_destroy(db_t *db);
+/* Runs a prepared statement; the result is cleared when the arena resets.
+ * On failure returns NULL and sets *status; the cause is logged. */
+PGresult *db_query(db_t *db, arena_t *a, const db_stmt_t *stmt, const char *const *values,
+                   db_status_t *status);
+/* SQLSTATE of the last failed statement ("" when none). */
+const char *db_last_sqlstate(const db_t *db);
+
+#endif

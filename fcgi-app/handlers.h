@@ -1,0 +1,17 @@
+/* Every HTTP handler, grouped by resource; the route table is in routes.c. */
+#ifndef ITPM_HANDLERS_H
+#define ITPM_HANDLERS_H
+
+#include "request.h"
+#include "response.h"
+
+/* health.c */
+int handle_healthz(request_t *req, response_t *res);
+int handle_readyz(request_t *req, response_t *res);
+int handle_metrics(request_t *req, response_t *res);
+
+/* regions.c */
+int handle_regions_list(request_t *req, response_t *res);
+int handle_region_get(request_t *req, response_t *res);
+
+#endif

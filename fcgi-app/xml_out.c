@@ -1,0 +1,100 @@
+/* libxml2 text writer bound to the request arena. */
+#include "xml_out.h"
+
+#include "log.h"
+
+#include <libxml/xmlwriter.h>
+#include <stdio.h>
+
+struct xml_out {
+    xmlBufferPtr buf;
+    xmlTextWriterPtr w;
+    int failed;
+};
+
+static void xml_out_release(void *data)
+{
+    xml_out_t *x = data;
+    if (x->w != NULL)
+        xmlFreeTextWriter(x->w);
+    if (x->buf != NULL)
+        xmlBufferFree(x->buf);
+}
+
+static void check(xml_out_t *x, int rc)
+{
+    if (rc < 0)
+        x->failed = 1;
+}
+
+xml_out_t *xml_out_begin(arena_t *a, const char *root, const char *ns)
+{
+    xml_out_t *x = arena_calloc(a, sizeof *x);
+    arena_on_reset(a, xml_out_release, x);
+    x->buf = xmlBufferCreate();
+    if (x->buf == NULL) {
+        x->failed = 1;
+        return x;
+    }
+    x->w = xmlNewTextWriterMemory(x->buf, 0);
+    if (x->w == NULL) {
+        x->failed = 1;
+        return x;
+    }
+    check(x, xmlTextWriterStartDocument(x->w, NULL, "UTF-8", NULL));
+    check(x, xmlTextWriterStartElementNS(x->w, NULL, BAD_CAST root, BAD_CAST ns));
+    return x;
+}
+
+void xml_out_start(xml_out_t *x, const char *name)
+{
+    if (!x->failed)
+        check(x, xmlTextWriterStartElement(x->w, BAD_CAST name));
+}
+
+void xml_out_end(xml_out_t *x)
+{
+    if (!x->failed)
+        check(x, xmlTextWriterEndElement(x->w));
+}
+
+void xml_out_attr(xml_out_t *x, const char *name, const char *value)
+{
+    if (!x->failed && value != NULL)
+        check(x, xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST value));
+}
+
+void xml_out_attr_int(xml_out_t *x, const char *name, long long value)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", value);
+    xml_out_attr(x, name, buf);
+}
+
+void xml_out_text_elem(xml_out_t *x, const char *name, const char *text)
+{
+    if (!x->failed && text != NULL)
+        check(x, xmlTextWriterWriteElement(x->w, BAD_CAST name, BAD_CAST text));
+}
+
+void xml_out_int_elem(xml_out_t *x, const char *name, long long value)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", value);
+    xml_out_text_elem(x, name, buf);
+}
+
+int xml_out_finish(xml_out_t *x, const char **body, size_t *len)
+{
+    if (!x->failed)
+        check(x, xmlTextWriterEndDocument(x->w));
+    if (!x->failed)
+        check(x, xmlTextWriterFlush(x->w));
+    if (x->failed) {
+        log_error("xml writer failed (invalid UTF-8 in data or out of memory)");
+        return -1;
+    }
+    *body = (const char *)xmlBufferContent(x->buf);
+    *len = (size_t)xmlBufferLength(x->buf);
+    return 0;
+}
