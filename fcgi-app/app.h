@@ -5,6 +5,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "ldap_auth.h"
 #include "router.h"
 #include "scoreboard.h"
 
@@ -12,6 +13,7 @@ typedef struct app {
     const conf_t *conf;
     scoreboard_t *sb;
     db_t *db;
+    ldap_dir_t *dir;
     int slot;
 } app_t;
 

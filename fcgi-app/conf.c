@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { CONF_STR, CONF_INT, CONF_SIZE, CONF_MODE, CONF_LEVEL } conf_type_t;
+typedef enum { CONF_STR, CONF_INT, CONF_SIZE, CONF_MODE, CONF_LEVEL, CONF_BOOL } conf_type_t;
 
 typedef struct {
     const char *section;
@@ -56,6 +56,8 @@ static const conf_setting_t settings[] = {
      "largest request body in bytes (k, m, g suffixes); keep equal to nginx's"},
     {"server", "public_origin", CONF_STR, S(public_origin), "https://127.0.0.1:8443", 0, 0,
      "the platform's own origin (scheme://host[:port]), checked against Origin headers"},
+    {"server", "xsd_dir", CONF_STR, S(xsd_dir), "/usr/share/itpm/xsd", 0, 0,
+     "folder of the XML schemas, compiled at start-up"},
     {"database", "conninfo", CONF_STR, S(db_conninfo), "dbname=itpm user=itpm_app", 0, 0,
      "libpq connection string of the daemon's role (owns no table)"},
     {"database", "migrate_conninfo", CONF_STR, S(db_migrate_conninfo),
@@ -66,6 +68,75 @@ static const conf_setting_t settings[] = {
      "seconds to wait for a database connection"},
     {"database", "statement_timeout", CONF_INT, S(db_statement_timeout), "30000", 0, 3600000,
      "milliseconds a statement may run; 0 = no limit"},
+    {"ldap", "uri", CONF_STR, S(ldap_uri), "", 0, 0,
+     "directory URI (ldap://host:port or ldaps://host:port); empty = no directory login"},
+    {"ldap", "starttls", CONF_BOOL, S(ldap_starttls), "no", 0, 1,
+     "upgrade ldap:// with StartTLS (certificate checked against ca_file)"},
+    {"ldap", "ca_file", CONF_STR, S(ldap_ca_file), "", 0, 0,
+     "CA certificates for ldaps:// and StartTLS; empty = the system's"},
+    {"ldap", "bind_dn", CONF_STR, S(ldap_bind_dn), "", 0, 0,
+     "service account that searches for users; empty = anonymous search"},
+    {"ldap", "bind_password", CONF_STR, S(ldap_bind_password), "", 0, 0,
+     "password of bind_dn"},
+    {"ldap", "base_dn", CONF_STR, S(ldap_base_dn), "", 0, 0, "where users are searched"},
+    {"ldap", "user_filter", CONF_STR, S(ldap_user_filter),
+     "(&(objectClass=inetOrgPerson)(uid=%s))", 0, 0,
+     "user search filter; %s is the escaped username (exactly one)"},
+    {"ldap", "attr_name", CONF_STR, S(ldap_attr_name), "cn", 0, 0, "display name attribute"},
+    {"ldap", "attr_unit", CONF_STR, S(ldap_attr_unit), "departmentNumber", 0, 0,
+     "attribute holding the user's unit code"},
+    {"ldap", "attr_region", CONF_STR, S(ldap_attr_region), "l", 0, 0,
+     "attribute holding the user's region code"},
+    {"ldap", "attr_member_of", CONF_STR, S(ldap_attr_member_of), "memberOf", 0, 0,
+     "attribute listing the user's group DNs; empty = search groups with group_filter"},
+    {"ldap", "group_base_dn", CONF_STR, S(ldap_group_base_dn), "", 0, 0,
+     "where groups are searched when attr_member_of is empty"},
+    {"ldap", "group_filter", CONF_STR, S(ldap_group_filter),
+     "(&(objectClass=groupOfNames)(member=%s))", 0, 0,
+     "group search filter; %s is the escaped user DN"},
+    {"ldap", "network_timeout", CONF_INT, S(ldap_network_timeout), "3", 1, 60,
+     "seconds to connect to the directory"},
+    {"ldap", "timeout", CONF_INT, S(ldap_timeout), "5", 1, 60,
+     "seconds an LDAP operation may take"},
+    {"roles", "submitter", CONF_STR, S(group_role[0]), "itpm-submitter", 0, 0,
+     "directory group (cn) of the submitter role"},
+    {"roles", "cdo", CONF_STR, S(group_role[1]), "itpm-cdo", 0, 0, "group of the cdo role"},
+    {"roles", "reviewer", CONF_STR, S(group_role[2]), "itpm-reviewer", 0, 0,
+     "group of the reviewer role"},
+    {"roles", "director", CONF_STR, S(group_role[3]), "itpm-director", 0, 0,
+     "group of the director role"},
+    {"roles", "expert", CONF_STR, S(group_role[4]), "itpm-expert", 0, 0,
+     "group of the expert role"},
+    {"roles", "joint_reviewer", CONF_STR, S(group_role[5]), "itpm-joint-reviewer", 0, 0,
+     "group of the joint_reviewer role (the department is the user's unit)"},
+    {"roles", "county_admin", CONF_STR, S(group_role[6]), "itpm-county-admin", 0, 0,
+     "group of the county_admin role"},
+    {"roles", "evaluator", CONF_STR, S(group_role[7]), "itpm-evaluator", 0, 0,
+     "group of the evaluator role"},
+    {"roles", "auditor", CONF_STR, S(group_role[8]), "itpm-auditor", 0, 0,
+     "group of the auditor role"},
+    {"roles", "admin", CONF_STR, S(group_role[9]), "itpm-admin", 0, 0,
+     "group of the admin role"},
+    {"roles", "classified", CONF_STR, S(group_classified), "itpm-classified", 0, 0,
+     "group whose members hold the classified clearance"},
+    {"sso", "jwks_file", CONF_STR, S(sso_jwks_file), "", 0, 0,
+     "JWKS file of the identity provider's public keys; empty = no SSO"},
+    {"sso", "issuer", CONF_STR, S(sso_issuer), "", 0, 0, "required iss claim"},
+    {"sso", "audience", CONF_STR, S(sso_audience), "itpm", 0, 0, "required aud claim"},
+    {"sso", "clock_skew", CONF_INT, S(sso_clock_skew), "60", 0, 600,
+     "seconds of clock difference allowed on exp and nbf"},
+    {"sso", "max_token", CONF_INT, S(sso_max_token), "8192", 256, 65536,
+     "longest token accepted, in bytes"},
+    {"session", "idle_timeout", CONF_INT, S(session_idle_timeout), "1800", 60, 86400,
+     "seconds without a request after which a session ends"},
+    {"session", "absolute_timeout", CONF_INT, S(session_absolute_timeout), "28800", 300,
+     604800, "seconds after login after which a session ends"},
+    {"throttle", "account_failures", CONF_INT, S(throttle_account_failures), "5", 1, 1000,
+     "failed logins for one account within window that lock it for window"},
+    {"throttle", "address_failures", CONF_INT, S(throttle_address_failures), "50", 1, 100000,
+     "failed logins from one client address within window that lock it for window"},
+    {"throttle", "window", CONF_INT, S(throttle_window), "900", 10, 86400,
+     "seconds over which failures count, and for which a lock lasts"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -144,6 +215,18 @@ static const char *setting_apply(const conf_setting_t *s, conf_t *conf, const ch
             return "out of range";
         *(long long *)(void *)(base + s->offset) = x;
         return NULL;
+    case CONF_BOOL:
+        if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0 ||
+            strcmp(value, "1") == 0 || strcasecmp(value, "on") == 0) {
+            *(int *)(void *)(base + s->offset) = 1;
+            return NULL;
+        }
+        if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0 ||
+            strcmp(value, "0") == 0 || strcasecmp(value, "off") == 0) {
+            *(int *)(void *)(base + s->offset) = 0;
+            return NULL;
+        }
+        return "not yes or no";
     case CONF_LEVEL: {
         static const char *const names[] = {"error", "warn", "info", "debug"};
         for (int i = 0; i < 4; i++) {
@@ -223,6 +306,34 @@ static int conf_cross_check(const conf_t *conf, char *why, size_t whylen)
         return -1;
     if (conf->listen[0] == '/' && strlen(conf->listen) >= 108) {
         snprintf(why, whylen, "[server] listen: unix socket path longer than 107 bytes");
+        return -1;
+    }
+    if (conf->ldap_uri[0] != '\0') {
+        const char *f = strstr(conf->ldap_user_filter, "%s");
+        if (f == NULL || strstr(f + 2, "%s") != NULL || strchr(conf->ldap_user_filter, '%') != f) {
+            snprintf(why, whylen, "[ldap] user_filter must hold exactly one %%s");
+            return -1;
+        }
+        f = strstr(conf->ldap_group_filter, "%s");
+        if (f == NULL || strstr(f + 2, "%s") != NULL || strchr(conf->ldap_group_filter, '%') != f) {
+            snprintf(why, whylen, "[ldap] group_filter must hold exactly one %%s");
+            return -1;
+        }
+        if (conf->ldap_base_dn[0] == '\0') {
+            snprintf(why, whylen, "[ldap] base_dn is empty");
+            return -1;
+        }
+        if (strncmp(conf->ldap_uri, "ldap://", 7) != 0 && strncmp(conf->ldap_uri, "ldaps://", 8) != 0) {
+            snprintf(why, whylen, "[ldap] uri must start with ldap:// or ldaps://");
+            return -1;
+        }
+    }
+    if (conf->sso_jwks_file[0] != '\0' && conf->sso_issuer[0] == '\0') {
+        snprintf(why, whylen, "[sso] issuer is required with jwks_file");
+        return -1;
+    }
+    if (conf->session_idle_timeout > conf->session_absolute_timeout) {
+        snprintf(why, whylen, "[session] idle_timeout is longer than absolute_timeout");
         return -1;
     }
     if (conf->db_conninfo[0] == '\0') {

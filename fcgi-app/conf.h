@@ -23,12 +23,45 @@ typedef struct {
     int log_level;
     long long max_body;
     char *public_origin;
+    char *xsd_dir;
     /* [database] */
     char *db_conninfo;
     char *db_migrate_conninfo;
     char *sql_dir;
     int db_connect_timeout;
     int db_statement_timeout;
+    /* [ldap] */
+    char *ldap_uri;
+    int ldap_starttls;
+    char *ldap_ca_file;
+    char *ldap_bind_dn;
+    char *ldap_bind_password;
+    char *ldap_base_dn;
+    char *ldap_user_filter;
+    char *ldap_attr_name;
+    char *ldap_attr_unit;
+    char *ldap_attr_region;
+    char *ldap_attr_member_of;
+    char *ldap_group_base_dn;
+    char *ldap_group_filter;
+    int ldap_network_timeout;
+    int ldap_timeout;
+    /* [roles]: directory group (cn) for each role and for the clearance */
+    char *group_role[10];
+    char *group_classified;
+    /* [sso] */
+    char *sso_jwks_file;
+    char *sso_issuer;
+    char *sso_audience;
+    int sso_clock_skew;
+    int sso_max_token;
+    /* [session] */
+    int session_idle_timeout;
+    int session_absolute_timeout;
+    /* [throttle] */
+    int throttle_account_failures;
+    int throttle_address_failures;
+    int throttle_window;
 } conf_t;
 
 /* Loads path into conf (defaults first). On failure returns -1 and writes

@@ -13,6 +13,7 @@ typedef enum {
     DB_OK = 0,
     DB_UNAVAILABLE = -1, /* connection down, server shutting down, timed out */
     DB_ERROR = -2,       /* a statement failed for another reason */
+    DB_BAD_INPUT = -3,   /* a parameter PostgreSQL could not take (SQLSTATE class 22) */
 } db_status_t;
 
 /* A statement the worker prepares once per connection. Define them as
@@ -32,6 +33,21 @@ void db_destroy(db_t *db);
  * On failure returns NULL and sets *status; the cause is logged. */
 PGresult *db_query(db_t *db, arena_t *a, const db_stmt_t *stmt, const char *const *values,
                    db_status_t *status);
+/* The caller whose scope row-level security enforces (the itpm.* settings
+ * that the policies read). */
+typedef struct {
+    const char *user_id;
+    const char *unit;
+    const char *region;
+    const char *roles; /* "reviewer,director" */
+    int classified;
+} db_actor_t;
+
+/* Runs stmt in its own transaction with the actor's scope set first:
+ * BEGIN, itpm_set_context(...), stmt, COMMIT, sent as one pipeline so the
+ * whole exchange costs a single round trip. Same contract as db_query. */
+PGresult *db_query_as(db_t *db, arena_t *a, const db_actor_t *actor, const db_stmt_t *stmt,
+                      const char *const *values, db_status_t *status);
 /* SQLSTATE of the last failed statement ("" when none). */
 const char *db_last_sqlstate(const db_t *db);
 

@@ -14,4 +14,14 @@ int handle_metrics(request_t *req, response_t *res);
 int handle_regions_list(request_t *req, response_t *res);
 int handle_region_get(request_t *req, response_t *res);
 
+/* session_api.c */
+int handle_session_login(request_t *req, response_t *res);
+int handle_session_sso(request_t *req, response_t *res);
+int handle_session_get(request_t *req, response_t *res);
+int handle_session_delete(request_t *req, response_t *res);
+
+/* audit_api.c */
+int handle_audit_list(request_t *req, response_t *res);
+int handle_audit_verify(request_t *req, response_t *res);
+
 #endif

@@ -24,7 +24,13 @@ int handle_readyz(request_t *req, response_t *res)
         problem_respond(req->arena, res, &p);
         return -1;
     }
-    static const char ok[] = "ready: database\n";
+    if (ldap_dir_enabled(req->conf) && ldap_dir_ping(req->app->dir) < 0) {
+        response_header(res, "Retry-After", "5");
+        problem_t p = {.status = 503, .detail = "dependency down: directory"};
+        problem_respond(req->arena, res, &p);
+        return -1;
+    }
+    static const char ok[] = "ready\n";
     response_body(res, 200, "text/plain; charset=utf-8", ok, sizeof ok - 1);
     return 0;
 }

@@ -1,4 +1,5 @@
-/* Unix or TCP listener with the socket's group and mode applied. */
+/* Unix or TCP listener with the socket's group and mode applied. Non-blocking:
+ * workers wait in ppoll() and a worker that loses the race gets EAGAIN. */
 #include "listener.h"
 
 #include "log.h"
@@ -24,7 +25,7 @@ static int listen_unix(const conf_t *conf)
         return -1;
     }
     memcpy(sa.sun_path, conf->listen, n + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         log_error("socket: %s", strerror(errno));
         return -1;
@@ -99,7 +100,7 @@ static int listen_tcp(const conf_t *conf)
         log_error("listen %s: %s", conf->listen, gai_strerror(gai));
         return -1;
     }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, conf->listen_backlog) < 0) {

@@ -1,9 +1,12 @@
 /* itpmd: command line, start-up checks made before forking, then the pool. */
+#include "auth.h"
 #include "conf.h"
+#include "jwt.h"
 #include "listener.h"
 #include "log.h"
 #include "migrate.h"
 #include "pool.h"
+#include "xml_in.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +43,27 @@ static int pid_file_write(const char *path)
     return 0;
 }
 
+static jwks_t *sso_keys;
+
+/* Loads what the workers share read-only; runs at start and on SIGHUP. */
+static int prepare_shared(const conf_t *conf)
+{
+    jwks_t *keys = NULL;
+    if (conf->sso_jwks_file[0] != '\0') {
+        char err[512];
+        keys = jwks_load(conf->sso_jwks_file, err, sizeof err);
+        if (keys == NULL) {
+            log_error("[sso] jwks_file %s: %s", conf->sso_jwks_file, err);
+            return -1;
+        }
+        log_info("sso: %zu keys from %s", jwks_count(keys), conf->sso_jwks_file);
+    }
+    jwks_free(sso_keys);
+    sso_keys = keys;
+    auth_set_jwks(keys);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *conf_path = NULL;
@@ -73,8 +97,15 @@ int main(int argc, char **argv)
     }
     log_set_level((log_level_t)conf.log_level);
     if (check) {
-        printf("itpmd: %s: configuration ok\n", conf_path);
+        xmlInitParser();
+        int ok = xml_in_init(conf.xsd_dir) == 0 && prepare_shared(&conf) == 0;
+        xml_in_cleanup();
+        jwks_free(sso_keys);
+        xmlCleanupParser();
         conf_free(&conf);
+        if (!ok)
+            return 1;
+        printf("itpmd: %s: configuration ok\n", conf_path);
         return 0;
     }
     if (migrate) {
@@ -89,18 +120,23 @@ int main(int argc, char **argv)
     /* Everything the workers share read-only is made before the first fork. */
     xmlInitParser();
     int rc = 1;
-    int fd = listener_open(&conf);
+    int fd = -1;
+    if (xml_in_init(conf.xsd_dir) < 0 || prepare_shared(&conf) < 0)
+        goto out;
+    fd = listener_open(&conf);
     if (fd < 0)
         goto out;
     if (pid_file_write(conf.pid_file) < 0)
         goto out_listener;
-    rc = pool_run(conf_path, &conf, fd);
+    rc = pool_run(conf_path, &conf, fd, prepare_shared);
     if (conf.pid_file[0] != '\0')
         unlink(conf.pid_file);
 out_listener:
     close(fd);
     listener_unlink(&conf);
 out:
+    jwks_free(sso_keys);
+    xml_in_cleanup();
     xmlCleanupParser();
     conf_free(&conf);
     return rc;

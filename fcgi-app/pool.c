@@ -57,6 +57,7 @@ static struct {
     int64_t stop_started_ms;
     int killed_all;
     int sigpipe[2];
+    pool_prepare_fn prepare;
 } M;
 
 static void on_signal(int sig)
@@ -315,6 +316,11 @@ static void begin_reload(void)
         log_error("reload refused, configuration unchanged: %s", err);
         return;
     }
+    if (M.prepare != NULL && M.prepare(&fresh) < 0) {
+        log_error("reload refused, configuration unchanged: see the errors above");
+        conf_free(&fresh);
+        return;
+    }
     if (strcmp(fresh.listen, M.conf.listen) != 0) {
         log_warn("reload: a new listen address needs a restart; keeping %s", M.conf.listen);
         free(fresh.listen);
@@ -366,9 +372,10 @@ static void handle_signals(void)
     }
 }
 
-int pool_run(const char *conf_path, conf_t *conf, int listen_fd)
+int pool_run(const char *conf_path, conf_t *conf, int listen_fd, pool_prepare_fn prepare)
 {
     memset(&M, 0, sizeof M);
+    M.prepare = prepare;
     M.conf_path = conf_path;
     M.conf = *conf;
     M.listen_fd = listen_fd;

@@ -7,6 +7,10 @@
 
 /* Runs until SIGTERM/SIGINT; takes ownership of conf (reloads replace it).
  * Returns the exit status for main(). */
-int pool_run(const char *conf_path, conf_t *conf, int listen_fd);
+/* prepare(conf) builds what the workers inherit read-only (e.g. SSO keys);
+ * it runs again on SIGHUP with the new configuration, which is refused when
+ * it fails. */
+typedef int (*pool_prepare_fn)(const conf_t *conf);
+int pool_run(const char *conf_path, conf_t *conf, int listen_fd, pool_prepare_fn prepare);
 
 #endif

@@ -47,7 +47,7 @@ int request_init(request_t *r, arena_t *a, FCGX_Stream *in, FCGX_ParamArray envp
     r->arena = a;
     r->in = in;
     r->envp = envp;
-    r->user = "-";
+    r->user_id = "-";
     r->content_length = -1;
     const char *rid = FCGX_GetParam("HTTP_X_REQUEST_ID", envp);
     if (rid != NULL && request_id_valid(rid))

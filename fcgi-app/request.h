@@ -14,6 +14,7 @@
 #define REQUEST_ID_MAX 64
 
 struct app;
+struct user;
 
 typedef struct request {
     arena_t *arena;
@@ -33,7 +34,8 @@ typedef struct request {
     int nparams;
     const char *body;
     size_t body_len;
-    const char *user; /* for the request log; "-" until authenticated */
+    struct user *user;   /* NULL until authenticated */
+    const char *user_id; /* for the request log; "-" until authenticated */
     int64_t start_us;
 } request_t;
 

@@ -117,12 +117,15 @@ route_result_t router_match(const route_t *routes, size_t nroutes, request_t *re
     return ROUTE_BAD_METHOD;
 }
 
-void router_dispatch(const route_t *routes, size_t nroutes, request_t *req, response_t *res)
+void router_dispatch(const route_t *routes, size_t nroutes, request_t *req, response_t *res,
+                     guard_fn guard)
 {
     const route_t *route = NULL;
     char allow[128];
     switch (router_match(routes, nroutes, req, &route, allow, sizeof allow)) {
     case ROUTE_FOUND:
+        if (guard != NULL && guard(req, res, route->roles) < 0)
+            return;
         route->handler(req, res);
         return;
     case ROUTE_BAD_METHOD:

@@ -1,37 +1,35 @@
 /* The worker's accept loop, per-request arena, request log line.
  *
- * Graceful stop without races: the SIGTERM handler dup2()s an unbound socket
- * over the listening descriptor. A worker blocked in accept() then fails at
- * once; one serving a request finishes it and fails at its next accept. */
+ * Signals without races: the worker keeps SIGTERM, SIGINT, SIGQUIT and
+ * SIGUSR1 blocked at all times and unblocks them only inside ppoll() on the
+ * listening socket, so a signal can never land inside libfcgi (whose accept
+ * path drops a freshly accepted connection when select() is interrupted) or
+ * inside a request. The listening socket is non-blocking: a worker that loses
+ * the race for a connection gets EAGAIN and goes back to waiting. */
 #include "worker.h"
 
 #include "app.h"
+#include "auth.h"
 #include "log.h"
 #include "problem.h"
 #include "request.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reopen_requested;
-static int listen_fd_global = -1;
-static int dummy_fd = -1;
 
 static void on_term(int sig)
 {
     (void)sig;
-    int saved = errno;
     stop_requested = 1;
-    if (dummy_fd >= 0 && listen_fd_global >= 0)
-        dup2(dummy_fd, listen_fd_global);
-    errno = saved;
 }
 
 static void on_usr1(int sig)
@@ -40,12 +38,13 @@ static void on_usr1(int sig)
     reopen_requested = 1;
 }
 
-static int worker_signals(void)
+/* Installs the handlers and blocks the signals; *waiting receives the mask
+ * to use while waiting for a connection. */
+static int worker_signals(sigset_t *waiting)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
     sa.sa_handler = on_term;
     if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
         sigaction(SIGQUIT, &sa, NULL) < 0)
@@ -59,9 +58,16 @@ static int worker_signals(void)
     sa.sa_handler = SIG_DFL;
     if (sigaction(SIGCHLD, &sa, NULL) < 0)
         return -1;
-    sigset_t none;
-    sigemptyset(&none);
-    return sigprocmask(SIG_SETMASK, &none, NULL);
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGTERM);
+    sigaddset(&blocked, SIGINT);
+    sigaddset(&blocked, SIGQUIT);
+    sigaddset(&blocked, SIGUSR1);
+    if (sigprocmask(SIG_SETMASK, &blocked, NULL) < 0)
+        return -1;
+    sigemptyset(waiting);
+    return 0;
 }
 
 static void serve(app_t *app, FCGX_Request *fr, arena_t *arena)
@@ -75,29 +81,28 @@ static void serve(app_t *app, FCGX_Request *fr, arena_t *arena)
         req.conf = app->conf;
         req.app = app;
         req.start_us = t0;
-        router_dispatch(app_routes, app_nroutes, &req, &res);
+        router_dispatch(app_routes, app_nroutes, &req, &res, auth_guard);
     }
     request_send(&req, fr->out, &res);
     int64_t dur = monotonic_us() - t0;
     scoreboard_request_end(app->sb, app->slot, res.status, dur);
     log_line("rid=%s %s %.200s %d %lld.%03lldms pid=%d user=%s", req.request_id, req.method,
              req.path, res.status, (long long)(dur / 1000), (long long)(dur % 1000),
-             (int)getpid(), req.user);
+             (int)getpid(), req.user_id);
 }
 
 int worker_run(const conf_t *conf, scoreboard_t *sb, int slot, int listen_fd, pid_t master,
                int max_requests)
 {
-    /* Die with the master; getppid() closes the race with a master that
-     * died before prctl() ran. */
-    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != master)
-        return 1;
-    listen_fd_global = listen_fd;
-    dummy_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (dummy_fd < 0 || worker_signals() < 0) {
-        log_error("worker setup failed: %s", strerror(errno));
+    sigset_t waiting;
+    if (worker_signals(&waiting) < 0) {
+        log_error("worker signal setup failed: %s", strerror(errno));
         return 1;
     }
+    /* Die with the master; getppid() closes the race with a master that
+     * died before prctl() ran. The signal stays pending until ppoll(). */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != master)
+        return 1;
     if (FCGX_Init() != 0) {
         log_error("FCGX_Init failed");
         return 1;
@@ -107,21 +112,38 @@ int worker_run(const conf_t *conf, scoreboard_t *sb, int slot, int listen_fd, pi
         log_error("FCGX_InitRequest failed");
         return 1;
     }
-    app_t app = {.conf = conf, .sb = sb, .db = db_create(conf), .slot = slot};
+    app_t app = {.conf = conf,
+                 .sb = sb,
+                 .db = db_create(conf),
+                 .dir = ldap_dir_create(conf),
+                 .slot = slot};
     arena_t *arena = arena_create(16384);
     int rc = 0;
     long served = 0;
-    while (!stop_requested && (max_requests == 0 || served < max_requests)) {
-        if (FCGX_Accept_r(&fr) < 0) {
-            if (!stop_requested) {
-                log_error("accept failed: %s", strerror(errno));
-                rc = 1;
-            }
-            break;
-        }
+    while (max_requests == 0 || served < max_requests) {
         if (reopen_requested) {
             reopen_requested = 0;
             log_reopen();
+        }
+        if (stop_requested)
+            break;
+        struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
+        int n = ppoll(&pfd, 1, NULL, &waiting);
+        if (n < 0 && errno != EINTR) {
+            log_error("ppoll: %s", strerror(errno));
+            rc = 1;
+            break;
+        }
+        if (n <= 0 || stop_requested)
+            continue;
+        int got = FCGX_Accept_r(&fr);
+        if (got < 0) {
+            /* Another worker took the connection, or the client gave up. */
+            if (got == -EAGAIN || got == -EWOULDBLOCK || got == -ECONNABORTED || got == -EINTR)
+                continue;
+            log_error("accept failed: %s", strerror(-got));
+            rc = 1;
+            break;
         }
         serve(&app, &fr, arena);
         FCGX_Finish_r(&fr);
@@ -129,8 +151,8 @@ int worker_run(const conf_t *conf, scoreboard_t *sb, int slot, int listen_fd, pi
         served++;
     }
     arena_destroy(arena);
+    ldap_dir_destroy(app.dir);
     db_destroy(app.db);
     FCGX_Free(&fr, 0);
-    close(dummy_fd);
     return rc;
 }

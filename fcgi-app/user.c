@@ -1,0 +1,56 @@
+/* Role names and their bit sets. */
+#include "user.h"
+
+#include <string.h>
+
+const char *const role_names[ROLE_COUNT] = {
+    "submitter", "cdo",          "reviewer",  "director", "expert",
+    "joint_reviewer", "county_admin", "evaluator", "auditor",  "admin",
+};
+
+unsigned role_from_name(const char *name)
+{
+    for (int i = 0; i < ROLE_COUNT; i++)
+        if (strcmp(role_names[i], name) == 0)
+            return 1u << i;
+    return 0;
+}
+
+char *roles_format(arena_t *a, unsigned roles)
+{
+    size_t n = 1;
+    for (int i = 0; i < ROLE_COUNT; i++)
+        if (roles & (1u << i))
+            n += strlen(role_names[i]) + 1;
+    char *out = arena_alloc(a, n);
+    out[0] = '\0';
+    for (int i = 0; i < ROLE_COUNT; i++) {
+        if (!(roles & (1u << i)))
+            continue;
+        if (out[0] != '\0')
+            strcat(out, ",");
+        strcat(out, role_names[i]);
+    }
+    return out;
+}
+
+unsigned roles_parse_pg_array(const char *literal)
+{
+    unsigned roles = 0;
+    char name[40];
+    const char *p = literal;
+    if (*p == '{')
+        p++;
+    while (*p != '\0' && *p != '}') {
+        size_t n = strcspn(p, ",}");
+        if (n < sizeof name) {
+            memcpy(name, p, n);
+            name[n] = '\0';
+            roles |= role_from_name(name);
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return roles;
+}
