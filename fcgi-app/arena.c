@@ -33,6 +33,8 @@ struct arena {
 
 static chunk_t *chunk_new(size_t size)
 {
+    if (size > SIZE_MAX - sizeof(chunk_t))
+        abort(); /* no request can need this much; treat it as out of memory */
     chunk_t *c = xmalloc(sizeof *c + size);
     c->next = NULL;
     c->size = size;

@@ -6,6 +6,7 @@
 #include "xalloc.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <ini.h>
 #include <limits.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-typedef enum { CONF_STR, CONF_INT, CONF_SIZE, CONF_MODE, CONF_LEVEL, CONF_BOOL } conf_type_t;
+typedef enum { CONF_STR, CONF_INT, CONF_SIZE, CONF_MODE, CONF_LEVEL, CONF_BOOL, CONF_LISTEN } conf_type_t;
 
 typedef struct {
     const char *section;
@@ -29,7 +30,7 @@ typedef struct {
 #define S(field) offsetof(conf_t, field)
 
 static const conf_setting_t settings[] = {
-    {"server", "listen", CONF_STR, S(listen), "/run/itpm/itpmd.sock", 0, 0,
+    {"server", "listen", CONF_LISTEN, S(listen), "/run/itpm/itpmd.sock", 0, 0,
      "FastCGI listener: a unix socket path, or HOST:PORT (the host is required)"},
     {"server", "listen_backlog", CONF_INT, S(listen_backlog), "511", 1, 65535,
      "listen(2) backlog"},
@@ -141,13 +142,35 @@ static const conf_setting_t settings[] = {
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
+/* Debian's libinih reads lines into 200-byte buffers, splits longer ones
+ * silently, and does not tell the handler its line number; the reader below
+ * feeds it line by line, so every refusal names its own line. */
 typedef struct {
     conf_t *conf;
     char *err;
     size_t errlen;
     const char *name;
     int failed;
+    int error_line; /* line of the first error */
+    int line;       /* line last handed to inih */
+    FILE *file;     /* source: a file, or */
+    const char *text; /* a string */
 } load_ctx_t;
+
+static void fail_at(load_ctx_t *ctx, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail_at(load_ctx_t *ctx, int line, const char *fmt, ...)
+{
+    if (ctx->failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->err, ctx->errlen, fmt, ap);
+    va_end(ap);
+    ctx->failed = 1;
+    ctx->error_line = line;
+}
 
 static int parse_ll(const char *v, int base, long long *out)
 {
@@ -184,12 +207,41 @@ static int parse_size(const char *v, long long *out)
     return 0;
 }
 
+static int listen_check(const char *listen, char *why, size_t whylen)
+{
+    if (listen[0] == '\0') {
+        snprintf(why, whylen, "empty");
+        return -1;
+    }
+    if (listen[0] == '/')
+        return 0;
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || colon == listen) {
+        snprintf(why, whylen, "a TCP listener must name its address (HOST:PORT)");
+        return -1;
+    }
+    long long port;
+    if (parse_ll(colon + 1, 10, &port) < 0 || port < 1 || port > 65535) {
+        snprintf(why, whylen, "bad port");
+        return -1;
+    }
+    return 0;
+}
+
 /* Returns NULL on success or the reason the value is refused. */
 static const char *setting_apply(const conf_setting_t *s, conf_t *conf, const char *value)
 {
     char *base = (char *)conf;
     long long x;
     switch (s->type) {
+    case CONF_LISTEN: {
+        static char why[160];
+        if (listen_check(value, why, sizeof why) < 0)
+            return why;
+        if (value[0] == '/' && strlen(value) >= 108)
+            return "unix socket path longer than 107 bytes";
+    }
+        /* fall through */
     case CONF_STR: {
         char **slot = (char **)(void *)(base + s->offset);
         free(*slot);
@@ -244,7 +296,7 @@ static const char *setting_apply(const conf_setting_t *s, conf_t *conf, const ch
 static int on_ini_value(void *user, const char *section, const char *name, const char *value)
 {
     load_ctx_t *ctx = user;
-    if (name == NULL) /* a section header alone: checked with its keys */
+    if (name == NULL)
         return 1;
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const conf_setting_t *s = &settings[i];
@@ -253,15 +305,75 @@ static int on_ini_value(void *user, const char *section, const char *name, const
         const char *why = setting_apply(s, ctx->conf, value);
         if (why == NULL)
             return 1;
-        if (!ctx->failed)
-            snprintf(ctx->err, ctx->errlen, "[%s] %s = \"%s\": %s", section, name, value, why);
-        ctx->failed = 1;
+        fail_at(ctx, ctx->line, "[%s] %s = \"%s\": %s", section, name, value, why);
         return 0;
     }
-    if (!ctx->failed)
-        snprintf(ctx->err, ctx->errlen, "unknown setting [%s] %s", section, name);
-    ctx->failed = 1;
+    fail_at(ctx, ctx->line, "unknown setting [%s] %s", section, name);
     return 0;
+}
+
+static int section_known(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (strlen(settings[i].section) == len && strncmp(settings[i].section, name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* The next raw line into buf (with its newline); its length, 0 at the end,
+ * or -1 when it does not fit (the rest of the line is skipped). */
+static long next_line(load_ctx_t *ctx, char *buf, size_t size)
+{
+    size_t n = 0;
+    int c = 0, overflow = 0;
+    for (;;) {
+        if (ctx->file != NULL) {
+            c = fgetc(ctx->file);
+        } else {
+            c = *ctx->text != '\0' ? (unsigned char)*ctx->text++ : EOF;
+        }
+        if (c == EOF)
+            break;
+        if (n + 1 < size)
+            buf[n++] = (char)c;
+        else
+            overflow = 1;
+        if (c == '\n')
+            break;
+    }
+    buf[n] = '\0';
+    if (overflow)
+        return -1;
+    return (long)n;
+}
+
+static char *read_line(char *str, int num, void *stream)
+{
+    load_ctx_t *ctx = stream;
+    char buf[4096];
+    long n = next_line(ctx, buf, sizeof buf);
+    if (n == 0)
+        return NULL;
+    ctx->line++;
+    if (n < 0 || n >= num - 1) {
+        fail_at(ctx, ctx->line, "line longer than %d bytes", num - 2);
+        memcpy(str, "\n", 2);
+        return str;
+    }
+    const char *p = buf;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (p != buf && *p != '\0' && *p != '\n' && *p != '\r' && *p != ';' && *p != '#') {
+        /* inih would take an indented line as the continuation of the value
+         * above and replace it: refused instead. */
+        fail_at(ctx, ctx->line, "indented line (continuation lines are not accepted)");
+    } else if (*p == '[') {
+        const char *end = strchr(p, ']');
+        if (end != NULL && !section_known(p + 1, (size_t)(end - p - 1)))
+            fail_at(ctx, ctx->line, "unknown section [%.*s]", (int)(end - p - 1), p + 1);
+    }
+    memcpy(str, buf, (size_t)n + 1);
+    return str;
 }
 
 static void conf_defaults(conf_t *conf)
@@ -276,38 +388,9 @@ static void conf_defaults(conf_t *conf)
     }
 }
 
-static int listen_check(const char *listen, char *why, size_t whylen)
-{
-    if (listen[0] == '\0') {
-        snprintf(why, whylen, "[server] listen is empty");
-        return -1;
-    }
-    if (listen[0] == '/')
-        return 0;
-    const char *colon = strrchr(listen, ':');
-    if (colon == NULL || colon == listen) {
-        snprintf(why, whylen,
-                 "[server] listen = \"%s\": a TCP listener must name its address (HOST:PORT)",
-                 listen);
-        return -1;
-    }
-    long long port;
-    if (parse_ll(colon + 1, 10, &port) < 0 || port < 1 || port > 65535) {
-        snprintf(why, whylen, "[server] listen = \"%s\": bad port", listen);
-        return -1;
-    }
-    return 0;
-}
-
 /* Checks across settings, made before anything forks. */
 static int conf_cross_check(const conf_t *conf, char *why, size_t whylen)
 {
-    if (listen_check(conf->listen, why, whylen) < 0)
-        return -1;
-    if (conf->listen[0] == '/' && strlen(conf->listen) >= 108) {
-        snprintf(why, whylen, "[server] listen: unix socket path longer than 107 bytes");
-        return -1;
-    }
     if (conf->ldap_uri[0] != '\0') {
         const char *f = strstr(conf->ldap_user_filter, "%s");
         if (f == NULL || strstr(f + 2, "%s") != NULL || strchr(conf->ldap_user_filter, '%') != f) {
@@ -343,17 +426,20 @@ static int conf_cross_check(const conf_t *conf, char *why, size_t whylen)
     return 0;
 }
 
-static int conf_finish(int rc, load_ctx_t *ctx, conf_t *conf)
+static int conf_parse(load_ctx_t *ctx, conf_t *conf)
 {
     char why[512];
-    if (rc == -1) {
-        snprintf(ctx->err, ctx->errlen, "%s: cannot open: %s", ctx->name, strerror(errno));
+    conf_defaults(conf);
+    int rc = ini_parse_stream(read_line, ctx, on_ini_value, ctx);
+    if (ctx->failed && (rc <= 0 || ctx->error_line <= rc)) {
+        char reason[512];
+        snprintf(reason, sizeof reason, "%s", ctx->err);
+        snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->name, ctx->error_line, reason);
+        rc = 1;
     } else if (rc == -2) {
         snprintf(ctx->err, ctx->errlen, "%s: out of memory", ctx->name);
     } else if (rc > 0) {
-        char reason[512];
-        snprintf(reason, sizeof reason, "%s", ctx->failed ? ctx->err : "syntax error");
-        snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->name, rc, reason);
+        snprintf(ctx->err, ctx->errlen, "%s:%d: syntax error", ctx->name, rc);
     } else if (conf_cross_check(conf, why, sizeof why) < 0) {
         snprintf(ctx->err, ctx->errlen, "%s: %s", ctx->name, why);
         rc = 1;
@@ -367,24 +453,30 @@ static int conf_finish(int rc, load_ctx_t *ctx, conf_t *conf)
 
 int conf_load(const char *path, conf_t *conf, char *err, size_t errlen)
 {
-    load_ctx_t ctx = {conf, err, errlen, path, 0};
+    load_ctx_t ctx = {.conf = conf, .err = err, .errlen = errlen, .name = path};
     err[0] = '\0';
-    conf_defaults(conf);
-    return conf_finish(ini_parse(path, on_ini_value, &ctx), &ctx, conf);
+    ctx.file = fopen(path, "r");
+    if (ctx.file == NULL) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        memset(conf, 0, sizeof *conf);
+        return -1;
+    }
+    int rc = conf_parse(&ctx, conf);
+    fclose(ctx.file);
+    return rc;
 }
 
 int conf_load_string(const char *text, const char *name, conf_t *conf, char *err, size_t errlen)
 {
-    load_ctx_t ctx = {conf, err, errlen, name, 0};
+    load_ctx_t ctx = {.conf = conf, .err = err, .errlen = errlen, .name = name, .text = text};
     err[0] = '\0';
-    conf_defaults(conf);
-    return conf_finish(ini_parse_string(text, on_ini_value, &ctx), &ctx, conf);
+    return conf_parse(&ctx, conf);
 }
 
 void conf_free(conf_t *conf)
 {
     for (size_t i = 0; i < N_SETTINGS; i++) {
-        if (settings[i].type != CONF_STR)
+        if (settings[i].type != CONF_STR && settings[i].type != CONF_LISTEN)
             continue;
         char **slot = (char **)(void *)((char *)conf + settings[i].offset);
         free(*slot);

@@ -75,6 +75,10 @@ int request_init(request_t *r, arena_t *a, FCGX_Stream *in, FCGX_ParamArray envp
         r->path = r->uri;
         r->query = "";
     }
+    if (url_decode(a, r->query, strlen(r->query), 1) == NULL) {
+        problem_simple(a, res, 400, "the query string has a bad percent-escape", NULL);
+        return -1;
+    }
     const char *cl = FCGX_GetParam("CONTENT_LENGTH", envp);
     if (cl != NULL && cl[0] != '\0') {
         char *end;

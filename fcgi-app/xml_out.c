@@ -3,6 +3,7 @@
 
 #include "log.h"
 
+#include <libxml/xmlstring.h>
 #include <libxml/xmlwriter.h>
 #include <stdio.h>
 
@@ -25,6 +26,16 @@ static void check(xml_out_t *x, int rc)
 {
     if (rc < 0)
         x->failed = 1;
+}
+
+/* libxml2 2.9's writer copies text as given: invalid UTF-8 or a control
+ * character XML 1.0 does not allow would make an ill-formed document. */
+static int text_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+        if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
+            return 0;
+    return xmlCheckUTF8((const xmlChar *)s) != 0;
 }
 
 xml_out_t *xml_out_begin(arena_t *a, const char *root, const char *ns)
@@ -60,8 +71,13 @@ void xml_out_end(xml_out_t *x)
 
 void xml_out_attr(xml_out_t *x, const char *name, const char *value)
 {
-    if (!x->failed && value != NULL)
-        check(x, xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST value));
+    if (x->failed || value == NULL)
+        return;
+    if (!text_ok(value)) {
+        x->failed = 1;
+        return;
+    }
+    check(x, xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST value));
 }
 
 void xml_out_attr_int(xml_out_t *x, const char *name, long long value)
@@ -73,8 +89,13 @@ void xml_out_attr_int(xml_out_t *x, const char *name, long long value)
 
 void xml_out_text_elem(xml_out_t *x, const char *name, const char *text)
 {
-    if (!x->failed && text != NULL)
-        check(x, xmlTextWriterWriteElement(x->w, BAD_CAST name, BAD_CAST text));
+    if (x->failed || text == NULL)
+        return;
+    if (!text_ok(text)) {
+        x->failed = 1;
+        return;
+    }
+    check(x, xmlTextWriterWriteElement(x->w, BAD_CAST name, BAD_CAST text));
 }
 
 void xml_out_int_elem(xml_out_t *x, const char *name, long long value)
