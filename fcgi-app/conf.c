@@ -325,7 +325,7 @@ static int section_known(const char *name, size_t len)
 static long next_line(load_ctx_t *ctx, char *buf, size_t size)
 {
     size_t n = 0;
-    int c = 0, overflow = 0;
+    int c, overflow = 0;
     for (;;) {
         if (ctx->file != NULL) {
             c = fgetc(ctx->file);

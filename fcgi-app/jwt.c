@@ -25,7 +25,7 @@
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
-#define JWKS_MAX_FILE (1024 * 1024)
+#define JWKS_MAX_FILE 1048576
 #define JWKS_MAX_KEYS 64
 #define JWK_KID_MAX 64
 #define RSA_MIN_BITS 2048
@@ -334,7 +334,7 @@ static int jwk_ec_load(const json_t *jwk, jwk_t *key, char *why, size_t whylen)
     if ((key->pkey = pkey_from_params("EC", bld, why, whylen)) == NULL)
         goto done;
     key->type = JWK_EC;
-    key->sig_len = 2 * P256_BYTES;
+    key->sig_len = (size_t)2 * P256_BYTES;
     rc = 0;
 done:
     OSSL_PARAM_BLD_free(bld);

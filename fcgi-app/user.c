@@ -1,6 +1,7 @@
 /* Role names and their bit sets. */
 #include "user.h"
 
+#include <stdio.h>
 #include <string.h>
 
 const char *const role_names[ROLE_COUNT] = {
@@ -23,13 +24,14 @@ char *roles_format(arena_t *a, unsigned roles)
         if (roles & (1u << i))
             n += strlen(role_names[i]) + 1;
     char *out = arena_alloc(a, n);
+    size_t len = 0;
     out[0] = '\0';
     for (int i = 0; i < ROLE_COUNT; i++) {
         if (!(roles & (1u << i)))
             continue;
-        if (out[0] != '\0')
-            strcat(out, ",");
-        strcat(out, role_names[i]);
+        int w = snprintf(out + len, n - len, "%s%s", len ? "," : "", role_names[i]);
+        if (w > 0)
+            len += (size_t)w;
     }
     return out;
 }
