@@ -21,7 +21,13 @@ struct db {
     int nprepared;
     int64_t last_failed_connect_ms;
     char sqlstate[6];
+    db_refusal_t refusal;
 };
+
+const db_refusal_t *db_refusal(const db_t *db)
+{
+    return &db->refusal;
+}
 
 db_t *db_create(const conf_t *conf)
 {
@@ -98,6 +104,14 @@ static db_status_t db_failure(db_t *db, const db_stmt_t *stmt, PGresult *res)
     snprintf(msg, sizeof msg, "%s",
              res ? PQresultErrorMessage(res) : (db->conn ? PQerrorMessage(db->conn) : ""));
     msg[strcspn(msg, "\n")] = '\0';
+    if (state != NULL && strncmp(state, "IT", 2) == 0) {
+        const char *rule = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+        db->refusal.status = atoi(state + 2);
+        snprintf(db->refusal.rule, sizeof db->refusal.rule, "%s", rule ? rule : "");
+        snprintf(db->refusal.detail, sizeof db->refusal.detail, "%s", detail ? detail : "");
+        return DB_REFUSED;
+    }
     int broken = db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD;
     /* 08: connection exception; 57: operator intervention (shutdown, cancel,
      * statement timeout); 53: insufficient resources. */
@@ -113,7 +127,13 @@ static db_status_t db_failure(db_t *db, const db_stmt_t *stmt, PGresult *res)
         db_disconnect(db);
     if (unavailable)
         return DB_UNAVAILABLE;
-    return state != NULL && strncmp(state, "22", 2) == 0 ? DB_BAD_INPUT : DB_ERROR;
+    if (state != NULL && strncmp(state, "22", 2) == 0)
+        return DB_BAD_INPUT;
+    if (state != NULL && strncmp(state, "23", 2) == 0)
+        return DB_CONFLICT;
+    if (state != NULL && strcmp(state, "42501") == 0)
+        return DB_FORBIDDEN;
+    return DB_ERROR;
 }
 
 static const db_stmt_t stmt_context = {
@@ -154,77 +174,104 @@ static ExecStatusType drain_one(PGconn *conn, PGresult **keep)
     return got ? st : PGRES_FATAL_ERROR;
 }
 
-static PGresult *query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
-                               const db_stmt_t *stmt, const char *const *values,
-                               db_status_t *status)
+#define DB_MAX_BATCH 4
+
+/* BEGIN, the context, n statements, COMMIT: one pipeline, one round trip.
+ * On success out[0..n-1] hold the statements' results (owned by the arena). */
+static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
+                         const db_stmt_t *const *stmts, const char *const *const *values, int n,
+                         PGresult **out, db_status_t *status)
 {
     if (db->conn == NULL && db_connect(db) < 0) {
         *status = DB_UNAVAILABLE;
-        return NULL;
+        return -1;
     }
-    if (ensure_prepared(db, &stmt_context, status) < 0 || ensure_prepared(db, stmt, status) < 0)
-        return NULL;
+    if (ensure_prepared(db, &stmt_context, status) < 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (ensure_prepared(db, stmts[i], status) < 0)
+            return -1;
     const char *ctx[] = {actor->user_id, actor->unit, actor->region, actor->roles,
                          actor->classified ? "true" : "false"};
     PGconn *c = db->conn;
-    if (PQenterPipelineMode(c) != 1 ||
-        PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-        PQsendQueryPrepared(c, stmt_context.name, 5, ctx, NULL, NULL, 0) != 1 ||
-        PQsendQueryPrepared(c, stmt->name, stmt->nparams, values, NULL, NULL, 0) != 1 ||
-        PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-        PQpipelineSync(c) != 1) {
-        *status = db_failure(db, stmt, NULL);
-        if (db->conn != NULL)
-            db_disconnect(db);
-        return NULL;
+    int sent = PQenterPipelineMode(c) == 1 &&
+               PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+               PQsendQueryPrepared(c, stmt_context.name, 5, ctx, NULL, NULL, 0) == 1;
+    for (int i = 0; sent && i < n; i++)
+        sent = PQsendQueryPrepared(c, stmts[i]->name, stmts[i]->nparams, values[i], NULL, NULL,
+                                   0) == 1;
+    sent = sent && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+           PQpipelineSync(c) == 1;
+    if (!sent) {
+        *status = db_failure(db, stmts[0], NULL);
+        db_disconnect(db);
+        return -1;
     }
-    PGresult *results[4] = {NULL, NULL, NULL, NULL};
-    ExecStatusType sts[4];
-    for (int i = 0; i < 4; i++)
+    int total = n + 3;
+    PGresult *results[DB_MAX_BATCH + 3] = {NULL};
+    ExecStatusType sts[DB_MAX_BATCH + 3];
+    for (int i = 0; i < total; i++)
         sts[i] = drain_one(c, &results[i]);
     PGresult *sync = PQgetResult(c);
     int synced = sync != NULL && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
     PQclear(sync);
+    int rc = 0;
     if (!synced || PQexitPipelineMode(c) != 1) {
-        *status = db_failure(db, stmt, NULL);
-        for (int i = 0; i < 4; i++)
-            PQclear(results[i]);
-        if (db->conn != NULL)
-            db_disconnect(db);
-        return NULL;
+        *status = db_failure(db, stmts[0], NULL);
+        db_disconnect(db);
+        rc = -1;
     }
-    for (int i = 0; i < 4; i++) {
-        int ok = sts[i] == PGRES_COMMAND_OK || sts[i] == PGRES_TUPLES_OK;
-        if (!ok && sts[i] != PGRES_PIPELINE_ABORTED) {
-            *status = db_failure(db, i == 1 ? &stmt_context : stmt, results[i]);
-            for (int j = 0; j < 4; j++)
-                PQclear(results[j]);
-            /* An explicit transaction survives the pipeline's error: end it. */
-            if (db->conn != NULL && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
-                PQclear(PQexec(db->conn, "ROLLBACK"));
-            return NULL;
+    for (int i = 0; rc == 0 && i < total; i++) {
+        if (sts[i] == PGRES_COMMAND_OK || sts[i] == PGRES_TUPLES_OK ||
+            sts[i] == PGRES_PIPELINE_ABORTED)
+            continue;
+        const db_stmt_t *which = i == 1 ? &stmt_context : stmts[i >= 2 && i < n + 2 ? i - 2 : 0];
+        *status = db_failure(db, which, results[i]);
+        /* An explicit transaction survives the pipeline's error: end it. */
+        if (db->conn != NULL && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+            PQclear(PQexec(db->conn, "ROLLBACK"));
+        rc = -1;
+    }
+    for (int i = 0; i < total; i++) {
+        if (rc == 0 && i >= 2 && i < n + 2) {
+            out[i - 2] = results[i];
+            arena_on_reset(a, result_clear, results[i]);
+        } else {
+            PQclear(results[i]);
         }
     }
-    PGresult *out = results[2];
-    for (int i = 0; i < 4; i++)
-        if (i != 2)
-            PQclear(results[i]);
-    arena_on_reset(a, result_clear, out);
-    *status = DB_OK;
-    return out;
+    if (rc == 0)
+        *status = DB_OK;
+    return rc;
+}
+
+int db_batch_as(db_t *db, arena_t *a, const db_actor_t *actor, const db_stmt_t *const *stmts,
+                const char *const *const *values, int n, PGresult **out, db_status_t *status)
+{
+    if (n < 1 || n > DB_MAX_BATCH) {
+        *status = DB_ERROR;
+        return -1;
+    }
+    db->sqlstate[0] = '\0';
+    int idempotent = 1;
+    for (int i = 0; i < n; i++)
+        idempotent = idempotent && stmts[i]->idempotent;
+    int was_connected = db->conn != NULL;
+    int rc = query_as_once(db, a, actor, stmts, values, n, out, status);
+    /* A connection found dead (the server restarted) is retried once when
+     * every statement may safely run twice. */
+    if (rc < 0 && was_connected && db->conn == NULL && idempotent)
+        rc = query_as_once(db, a, actor, stmts, values, n, out, status);
+    return rc;
 }
 
 PGresult *db_query_as(db_t *db, arena_t *a, const db_actor_t *actor, const db_stmt_t *stmt,
                       const char *const *values, db_status_t *status)
 {
-    db->sqlstate[0] = '\0';
-    int was_connected = db->conn != NULL;
-    PGresult *res = query_as_once(db, a, actor, stmt, values, status);
-    /* A connection found dead (the server restarted) is retried once when
-     * the statement may safely run twice. */
-    if (res == NULL && was_connected && db->conn == NULL && stmt->idempotent)
-        res = query_as_once(db, a, actor, stmt, values, status);
-    return res;
+    PGresult *out = NULL;
+    const db_stmt_t *stmts[] = {stmt};
+    const char *const *vals[] = {values};
+    return db_batch_as(db, a, actor, stmts, vals, 1, &out, status) < 0 ? NULL : out;
 }
 
 PGresult *db_query(db_t *db, arena_t *a, const db_stmt_t *stmt, const char *const *values,

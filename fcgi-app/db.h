@@ -14,6 +14,9 @@ typedef enum {
     DB_UNAVAILABLE = -1, /* connection down, server shutting down, timed out */
     DB_ERROR = -2,       /* a statement failed for another reason */
     DB_BAD_INPUT = -3,   /* a parameter PostgreSQL could not take (SQLSTATE class 22) */
+    DB_REFUSED = -4,     /* a rule refused: SQLSTATE IT<status>, see db_refusal() */
+    DB_CONFLICT = -5,    /* a uniqueness or other integrity constraint (class 23) */
+    DB_FORBIDDEN = -6,   /* row-level security or a privilege refused (42501) */
 } db_status_t;
 
 /* A statement the worker prepares once per connection. Define them as
@@ -48,6 +51,17 @@ typedef struct {
  * whole exchange costs a single round trip. Same contract as db_query. */
 PGresult *db_query_as(db_t *db, arena_t *a, const db_actor_t *actor, const db_stmt_t *stmt,
                       const char *const *values, db_status_t *status);
+/* The same with up to four statements in the one transaction; out[i] is the
+ * result of stmts[i]. 0 or -1. */
+int db_batch_as(db_t *db, arena_t *a, const db_actor_t *actor, const db_stmt_t *const *stmts,
+                const char *const *const *values, int n, PGresult **out, db_status_t *status);
+/* The last refusal: HTTP status, rule (the error's message) and detail. */
+typedef struct {
+    int status;
+    char rule[64];
+    char detail[512];
+} db_refusal_t;
+const db_refusal_t *db_refusal(const db_t *db);
 /* SQLSTATE of the last failed statement ("" when none). */
 const char *db_last_sqlstate(const db_t *db);
 

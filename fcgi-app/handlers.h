@@ -20,6 +20,14 @@ int handle_session_sso(request_t *req, response_t *res);
 int handle_session_get(request_t *req, response_t *res);
 int handle_session_delete(request_t *req, response_t *res);
 
+/* projects.c */
+int handle_project_create(request_t *req, response_t *res);
+int handle_project_get(request_t *req, response_t *res);
+int handle_project_update(request_t *req, response_t *res);
+int handle_project_list(request_t *req, response_t *res);
+int handle_project_transition(request_t *req, response_t *res);
+int handle_project_events(request_t *req, response_t *res);
+
 /* audit_api.c */
 int handle_audit_list(request_t *req, response_t *res);
 int handle_audit_verify(request_t *req, response_t *res);

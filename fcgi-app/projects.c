@@ -1,0 +1,518 @@
+/* /api/v1/projects: declarations (create, read, update, list), transitions
+ * and the history. Every statement runs with the caller's scope set for
+ * row-level security, and the writes are SQL functions that take their
+ * decisions and write event and audit in the same transaction. */
+#include "app.h"
+#include "auth.h"
+#include "declaration.h"
+#include "handlers.h"
+#include "money.h"
+#include "problem.h"
+#include "xml_in.h"
+#include "xml_out.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROJECT_COLUMNS                                                                            \
+    "p.code, p.version, p.stage, p.title, p.unit, p.year, p.category, p.classified, p.soe,"        \
+    " p.public_institution, p.cross_department, p.vertical, p.key_project, p.urgent,"              \
+    " p.urgent_reason, p.budget_requested_fen, p.funding, p.construction_mode,"                    \
+    " p.exemption_reason, p.schedule_start, p.schedule_end, p.contact_name, p.contact_phone,"      \
+    " p.contact_email, p.summary, p.region, p.budget_approved_fen, p.list_year, p.return_reason,"  \
+    " to_char(p.stage_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                  \
+    " to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                   \
+    " to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+enum {
+    C_CODE, C_VERSION, C_STAGE, C_TITLE, C_UNIT, C_YEAR, C_CATEGORY, C_CLASSIFIED, C_SOE,
+    C_PUBLIC, C_CROSS, C_VERTICAL, C_KEY, C_URGENT, C_URGENT_REASON, C_BUDGET, C_FUNDING,
+    C_MODE, C_EXEMPTION, C_START, C_END, C_CONTACT_NAME, C_CONTACT_PHONE, C_CONTACT_EMAIL,
+    C_SUMMARY, C_REGION, C_APPROVED, C_LIST_YEAR, C_RETURN_REASON, C_STAGE_SINCE, C_CREATED,
+    C_UPDATED, C_TOTAL /* list only */
+};
+
+/* A code given, or the one project_create() just made in this transaction. */
+static const db_stmt_t stmt_get = {
+    "project_get",
+    "SELECT " PROJECT_COLUMNS " FROM projects p"
+    " WHERE p.code = coalesce($1, current_setting('itpm.last_code', true))",
+    1, 1};
+
+static const db_stmt_t stmt_resources = {
+    "project_resources",
+    "SELECT d.code, d.name, d.source, d.share, d.frequency, d.aggregated"
+    " FROM data_resources d JOIN projects p ON p.id = d.project_id"
+    " WHERE p.code = coalesce($1, current_setting('itpm.last_code', true)) ORDER BY d.code",
+    1, 1};
+
+static const db_stmt_t stmt_list = {
+    "project_list",
+    "SELECT " PROJECT_COLUMNS ", count(*) OVER () FROM projects p"
+    " WHERE ($1::project_stage IS NULL OR p.stage = $1::project_stage)"
+    " AND ($2::text IS NULL OR p.unit = $2) AND ($3::text IS NULL OR p.region = $3)"
+    " AND ($4::int IS NULL OR p.year = $4::int)"
+    " AND ($5::project_category IS NULL OR p.category = $5::project_category)"
+    " AND ($6::text IS NULL OR p.title ILIKE '%' || replace(replace(replace($6, '\\', '\\\\'),"
+    " '%', '\\%'), '_', '\\_') || '%')"
+    " ORDER BY p.code LIMIT $7::int OFFSET $8::int",
+    8, 1};
+
+static const db_stmt_t stmt_create = {
+    "project_create",
+    "SELECT code, version, set_config('itpm.last_code', code, true) FROM project_create("
+    "$1, $2::int, $3, $4, $5::boolean, $6::boolean, $7::boolean, $8::boolean, $9::boolean,"
+    " $10::boolean, $11::boolean, $12, $13::bigint, $14, $15, $16, $17::date, $18::date, $19,"
+    " $20, $21, $22, $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],"
+    " $28::boolean[], $29, $30)",
+    30, 0};
+
+static const db_stmt_t stmt_update = {
+    "project_update",
+    "SELECT code, version FROM project_update($1, $2::int, $3, $4::int, $5, $6::boolean,"
+    " $7::boolean, $8::boolean, $9::boolean, $10::boolean, $11::boolean, $12::boolean, $13,"
+    " $14::bigint, $15, $16, $17, $18::date, $19::date, $20, $21, $22, $23, $24, $25::text[],"
+    " $26::text[], $27::text[], $28::text[], $29::text[], $30::boolean[], $31, $32)",
+    32, 0};
+
+static const db_stmt_t stmt_transition = {
+    "project_transition",
+    "SELECT stage, version FROM project_transition($1, $2, $3::int, $4, $5::bigint, $6::int,"
+    " $7, $8)",
+    8, 0};
+
+static const db_stmt_t stmt_exists = {
+    "project_exists", "SELECT 1 FROM projects WHERE code = $1", 1, 1};
+
+static const db_stmt_t stmt_events = {
+    "project_events",
+    "SELECT e.id, to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.actor,"
+    " e.role, e.action, e.from_stage, e.to_stage, e.reason, e.amount_fen, e.list_year"
+    " FROM project_events e JOIN projects p ON p.id = e.project_id"
+    " WHERE p.code = $1 ORDER BY e.id",
+    1, 1};
+
+static const char *const xml_types[] = {"application/xml", "text/xml", NULL};
+
+static void actor_of(request_t *req, db_actor_t *actor)
+{
+    const user_t *u = req->user;
+    actor->user_id = u->id;
+    actor->unit = u->unit;
+    actor->region = u->region;
+    actor->roles = roles_format(req->arena, u->roles);
+    actor->classified = u->classified;
+}
+
+static int code_valid(const char *code)
+{
+    static const char shape[] = "999999-9999-99999";
+    if (strlen(code) != sizeof shape - 1)
+        return 0;
+    for (size_t i = 0; shape[i] != '\0'; i++)
+        if (shape[i] == '9' ? !isdigit((unsigned char)code[i]) : code[i] != '-')
+            return 0;
+    return 1;
+}
+
+static const char *cell(const PGresult *rs, int row, int col)
+{
+    return PQgetisnull(rs, row, col) ? NULL : PQgetvalue(rs, row, col);
+}
+
+/* A NOT NULL column's text. */
+static const char *val(const PGresult *rs, int row, int col)
+{
+    const char *v = PQgetvalue(rs, row, col);
+    return v != NULL ? v : "";
+}
+
+static void money_elem(xml_out_t *x, arena_t *a, const char *name, const char *fen)
+{
+    if (fen == NULL)
+        return;
+    char buf[32];
+    money_format(strtoll(fen, NULL, 10), buf, sizeof buf);
+    xml_out_text_elem(x, name, arena_strdup(a, buf));
+}
+
+static void bool_attr(xml_out_t *x, const char *name, const char *pgbool)
+{
+    xml_out_attr(x, name, pgbool != NULL && pgbool[0] == 't' ? "true" : "false");
+}
+
+/* The attributes and children of a <project> (already started) from one
+ * row, with its resources when rs_res is given. */
+static void project_write(xml_out_t *x, arena_t *a, const PGresult *rs, int row,
+                          const PGresult *rs_res)
+{
+    xml_out_attr(x, "code", cell(rs, row, C_CODE));
+    xml_out_attr(x, "version", cell(rs, row, C_VERSION));
+    xml_out_attr(x, "stage", cell(rs, row, C_STAGE));
+    xml_out_text_elem(x, "title", cell(rs, row, C_TITLE));
+    xml_out_text_elem(x, "unit", cell(rs, row, C_UNIT));
+    xml_out_text_elem(x, "year", cell(rs, row, C_YEAR));
+    xml_out_text_elem(x, "category", cell(rs, row, C_CATEGORY));
+    xml_out_start(x, "flags");
+    bool_attr(x, "classified", cell(rs, row, C_CLASSIFIED));
+    bool_attr(x, "soe", cell(rs, row, C_SOE));
+    bool_attr(x, "publicInstitution", cell(rs, row, C_PUBLIC));
+    bool_attr(x, "crossDepartment", cell(rs, row, C_CROSS));
+    bool_attr(x, "vertical", cell(rs, row, C_VERTICAL));
+    bool_attr(x, "key", cell(rs, row, C_KEY));
+    xml_out_end(x);
+    if (val(rs, row, C_URGENT)[0] == 't') {
+        xml_out_start(x, "urgent");
+        if (val(rs, row, C_URGENT_REASON)[0] != '\0')
+            xml_out_attr(x, "reason", cell(rs, row, C_URGENT_REASON));
+        xml_out_end(x);
+    }
+    money_elem(x, a, "budget", cell(rs, row, C_BUDGET));
+    xml_out_text_elem(x, "funding", cell(rs, row, C_FUNDING));
+    xml_out_start(x, "construction");
+    xml_out_attr(x, "mode", cell(rs, row, C_MODE));
+    if (val(rs, row, C_EXEMPTION)[0] != '\0')
+        xml_out_attr(x, "reason", cell(rs, row, C_EXEMPTION));
+    xml_out_end(x);
+    if (cell(rs, row, C_START) != NULL && cell(rs, row, C_END) != NULL) {
+        xml_out_start(x, "schedule");
+        xml_out_attr(x, "start", cell(rs, row, C_START));
+        xml_out_attr(x, "end", cell(rs, row, C_END));
+        xml_out_end(x);
+    }
+    if (val(rs, row, C_CONTACT_NAME)[0] != '\0') {
+        xml_out_start(x, "contact");
+        xml_out_attr(x, "name", cell(rs, row, C_CONTACT_NAME));
+        if (val(rs, row, C_CONTACT_PHONE)[0] != '\0')
+            xml_out_attr(x, "phone", cell(rs, row, C_CONTACT_PHONE));
+        if (val(rs, row, C_CONTACT_EMAIL)[0] != '\0')
+            xml_out_attr(x, "email", cell(rs, row, C_CONTACT_EMAIL));
+        xml_out_end(x);
+    }
+    if (val(rs, row, C_SUMMARY)[0] != '\0')
+        xml_out_text_elem(x, "summary", cell(rs, row, C_SUMMARY));
+    if (rs_res != NULL) {
+        xml_out_start(x, "dataResources");
+        for (int i = 0; i < PQntuples(rs_res); i++) {
+            xml_out_start(x, "resource");
+            xml_out_attr(x, "code", cell(rs_res, i, 0));
+            xml_out_attr(x, "source", cell(rs_res, i, 2));
+            xml_out_attr(x, "share", cell(rs_res, i, 3));
+            xml_out_attr(x, "frequency", cell(rs_res, i, 4));
+            bool_attr(x, "aggregated", cell(rs_res, i, 5));
+            xml_out_text_elem(x, "name", cell(rs_res, i, 1));
+            xml_out_end(x);
+        }
+        xml_out_end(x);
+    }
+    xml_out_text_elem(x, "region", cell(rs, row, C_REGION));
+    const char *approved = cell(rs, row, C_APPROVED);
+    money_elem(x, a, "approvedBudget", approved);
+    if (approved != NULL) {
+        long long req_fen = strtoll(val(rs, row, C_BUDGET), NULL, 10);
+        long long app_fen = strtoll(approved, NULL, 10);
+        /* 1 - approved/requested, to four decimals, in integers. */
+        long long rate = req_fen > 0 ? ((req_fen - app_fen) * 10000 + req_fen / 2) / req_fen : 0;
+        xml_out_text_elem(x, "reductionRate",
+                          arena_printf(a, "%lld.%04lld", rate / 10000, rate % 10000));
+    }
+    xml_out_text_elem(x, "listYear", cell(rs, row, C_LIST_YEAR));
+    if (val(rs, row, C_RETURN_REASON)[0] != '\0')
+        xml_out_text_elem(x, "returnReason", cell(rs, row, C_RETURN_REASON));
+    xml_out_text_elem(x, "stageSince", cell(rs, row, C_STAGE_SINCE));
+    xml_out_text_elem(x, "created", cell(rs, row, C_CREATED));
+    xml_out_text_elem(x, "updated", cell(rs, row, C_UPDATED));
+}
+
+static int send_doc(request_t *req, response_t *res, xml_out_t *x, int status)
+{
+    const char *body;
+    size_t len;
+    if (xml_out_finish(x, &body, &len) < 0) {
+        problem_simple(req->arena, res, 500, "the response could not be written", NULL);
+        return -1;
+    }
+    response_body(res, status, "application/xml; charset=utf-8", body, len);
+    return 0;
+}
+
+/* Answers with the project read back in the same transaction. */
+static int send_project(request_t *req, response_t *res, const PGresult *rs,
+                        const PGresult *rs_res, int status)
+{
+    if (PQntuples(rs) != 1) {
+        problem_simple(req->arena, res, 404, "no such project", NULL);
+        return -1;
+    }
+    xml_out_t *doc = xml_out_begin(req->arena, "project", ITPM_NS);
+    project_write(doc, req->arena, rs, 0, rs_res);
+    response_header(res, "ETag", arena_printf(req->arena, "\"%s\"", cell(rs, 0, C_VERSION)));
+    if (status == 201)
+        response_header(res, "Location",
+                        arena_printf(req->arena, "/api/v1/projects/%s", cell(rs, 0, C_CODE)));
+    return send_doc(req, res, doc, status);
+}
+
+/* The version in If-Match ("3", 3 or W/"3"); NULL with 428 or 412 set. */
+static const char *if_match_version(request_t *req, response_t *res)
+{
+    const char *h = request_header(req, "If-Match");
+    if (h == NULL || h[0] == '\0') {
+        problem_simple(req->arena, res, 428, "send If-Match with the project's ETag", NULL);
+        return NULL;
+    }
+    if (strncmp(h, "W/", 2) == 0)
+        h += 2;
+    size_t n = strlen(h);
+    if (n >= 2 && h[0] == '"' && h[n - 1] == '"') {
+        h++;
+        n -= 2;
+    }
+    if (n == 0 || n > 9 || strspn(h, "0123456789") < n) {
+        problem_simple(req->arena, res, 412, "If-Match does not name a version of this project",
+                       NULL);
+        return NULL;
+    }
+    return arena_strndup(req->arena, h, n);
+}
+
+/* The <project> document of a POST or PUT, read into d; -1 with res set. */
+static int read_declaration(request_t *req, response_t *res, declaration_t *d)
+{
+    if (request_require_type(req, res, xml_types) < 0 || request_read_body(req, res) < 0)
+        return -1;
+    xmlDocPtr doc = xml_in_parse(req->arena, req->body, req->body_len, "project", res);
+    if (doc == NULL)
+        return -1;
+    problem_error_t *err = arena_calloc(req->arena, sizeof *err);
+    if (declaration_read(req->arena, xmlDocGetRootElement(doc), d, err) < 0) {
+        problem_t p = {.status = 422, .detail = "the declaration breaks a rule of its schema",
+                       .errors = err, .nerrors = 1};
+        problem_respond(req->arena, res, &p);
+        return -1;
+    }
+    return 0;
+}
+
+int handle_project_create(request_t *req, response_t *res)
+{
+    declaration_t d;
+    if (read_declaration(req, res, &d) < 0)
+        return -1;
+    const char *create[] = {d.unit, d.year, d.title, d.category, d.classified, d.soe,
+                            d.public_institution, d.cross_department, d.vertical, d.key,
+                            d.urgent, d.urgent_reason, d.budget_fen, d.funding, d.mode,
+                            d.exemption, d.start, d.end, d.contact_name, d.contact_phone,
+                            d.contact_email, d.summary, d.res_code, d.res_name, d.res_source,
+                            d.res_share, d.res_frequency, d.res_aggregated, req->remote_addr,
+                            req->request_id};
+    const char *by_last[] = {NULL};
+    const db_stmt_t *stmts[] = {&stmt_create, &stmt_get, &stmt_resources};
+    const char *const *values[] = {create, by_last, by_last};
+    PGresult *out[3];
+    db_actor_t actor;
+    actor_of(req, &actor);
+    db_status_t status;
+    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 3, out, &status) < 0) {
+        app_db_problem(req, res, status);
+        return -1;
+    }
+    return send_project(req, res, out[1], out[2], 201);
+}
+
+int handle_project_get(request_t *req, response_t *res)
+{
+    const char *code = req->params[0];
+    if (!code_valid(code)) {
+        problem_simple(req->arena, res, 404, "no such project", NULL);
+        return -1;
+    }
+    const char *by_code[] = {code};
+    const db_stmt_t *stmts[] = {&stmt_get, &stmt_resources};
+    const char *const *values[] = {by_code, by_code};
+    PGresult *out[2];
+    db_actor_t actor;
+    actor_of(req, &actor);
+    db_status_t status;
+    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 2, out, &status) < 0) {
+        app_db_problem(req, res, status);
+        return -1;
+    }
+    return send_project(req, res, out[0], out[1], 200);
+}
+
+int handle_project_update(request_t *req, response_t *res)
+{
+    const char *code = req->params[0];
+    if (!code_valid(code)) {
+        problem_simple(req->arena, res, 404, "no such project", NULL);
+        return -1;
+    }
+    const char *version = if_match_version(req, res);
+    if (version == NULL)
+        return -1;
+    declaration_t d;
+    if (read_declaration(req, res, &d) < 0)
+        return -1;
+    const char *update[] = {code, version, d.title, d.year, d.category, d.classified, d.soe,
+                            d.public_institution, d.cross_department, d.vertical, d.key,
+                            d.urgent, d.urgent_reason, d.budget_fen, d.funding, d.mode,
+                            d.exemption, d.start, d.end, d.contact_name, d.contact_phone,
+                            d.contact_email, d.summary, d.unit, d.res_code, d.res_name,
+                            d.res_source, d.res_share, d.res_frequency, d.res_aggregated,
+                            req->remote_addr, req->request_id};
+    const char *by_code[] = {code};
+    const db_stmt_t *stmts[] = {&stmt_update, &stmt_get, &stmt_resources};
+    const char *const *values[] = {update, by_code, by_code};
+    PGresult *out[3];
+    db_actor_t actor;
+    actor_of(req, &actor);
+    db_status_t status;
+    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 3, out, &status) < 0) {
+        app_db_problem(req, res, status);
+        return -1;
+    }
+    return send_project(req, res, out[1], out[2], 200);
+}
+
+/* A query parameter that must be a non-negative integer within max. */
+static int uint_param(request_t *req, const char *name, long def, long max, long *out)
+{
+    const char *v = request_query(req, name);
+    if (v == NULL) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < 0 || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+int handle_project_list(request_t *req, response_t *res)
+{
+    long limit, offset;
+    if (uint_param(req, "limit", 50, 500, &limit) < 0 || limit == 0 ||
+        uint_param(req, "offset", 0, 10000000, &offset) < 0) {
+        problem_simple(req->arena, res, 400, "limit must be 1..500 and offset a count", NULL);
+        return -1;
+    }
+    const char *text = request_query(req, "text");
+    if (text == NULL)
+        text = request_query(req, "q");
+    const char *values[] = {request_query(req, "stage"), request_query(req, "unit"),
+                            request_query(req, "region"), request_query(req, "year"),
+                            request_query(req, "category"), text,
+                            arena_printf(req->arena, "%ld", limit),
+                            arena_printf(req->arena, "%ld", offset)};
+    db_actor_t actor;
+    actor_of(req, &actor);
+    db_status_t status;
+    PGresult *rs = db_query_as(req->app->db, req->arena, &actor, &stmt_list, values, &status);
+    if (rs == NULL) {
+        app_db_problem(req, res, status);
+        return -1;
+    }
+    int n = PQntuples(rs);
+    xml_out_t *x = xml_out_begin(req->arena, "projects", ITPM_NS);
+    xml_out_attr(x, "total", n > 0 ? cell(rs, 0, C_TOTAL) : "0");
+    xml_out_attr_int(x, "offset", offset);
+    xml_out_attr_int(x, "limit", limit);
+    for (int i = 0; i < n; i++) {
+        xml_out_start(x, "project");
+        project_write(x, req->arena, rs, i, NULL);
+        xml_out_end(x);
+    }
+    return send_doc(req, res, x, 200);
+}
+
+int handle_project_transition(request_t *req, response_t *res)
+{
+    const char *code = req->params[0];
+    if (!code_valid(code)) {
+        problem_simple(req->arena, res, 404, "no such project", NULL);
+        return -1;
+    }
+    if (request_require_type(req, res, xml_types) < 0 || request_read_body(req, res) < 0)
+        return -1;
+    xmlDocPtr doc = xml_in_parse(req->arena, req->body, req->body_len, "transition", res);
+    if (doc == NULL)
+        return -1;
+    const char *version = if_match_version(req, res);
+    if (version == NULL)
+        return -1;
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    const char *amount = xml_child_text(req->arena, root, "amount");
+    const char *amount_fen = NULL;
+    if (amount != NULL) {
+        long long fen;
+        if (money_parse_fen(amount, &fen) < 0) {
+            problem_simple(req->arena, res, 422, "amount must be CNY with two decimals", NULL);
+            return -1;
+        }
+        amount_fen = arena_printf(req->arena, "%lld", fen);
+    }
+    const char *tr[] = {code, xml_attr(req->arena, root, "action"), version,
+                        xml_child_text(req->arena, root, "reason"), amount_fen,
+                        xml_child_text(req->arena, root, "listYear"), req->remote_addr,
+                        req->request_id};
+    const char *by_code[] = {code};
+    const db_stmt_t *stmts[] = {&stmt_transition, &stmt_get, &stmt_resources};
+    const char *const *values[] = {tr, by_code, by_code};
+    PGresult *out[3];
+    db_actor_t actor;
+    actor_of(req, &actor);
+    db_status_t status;
+    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 3, out, &status) < 0) {
+        app_db_problem(req, res, status);
+        return -1;
+    }
+    return send_project(req, res, out[1], out[2], 200);
+}
+
+int handle_project_events(request_t *req, response_t *res)
+{
+    const char *code = req->params[0];
+    if (!code_valid(code)) {
+        problem_simple(req->arena, res, 404, "no such project", NULL);
+        return -1;
+    }
+    const char *by_code[] = {code};
+    const db_stmt_t *stmts[] = {&stmt_exists, &stmt_events};
+    const char *const *values[] = {by_code, by_code};
+    PGresult *out[2];
+    db_actor_t actor;
+    actor_of(req, &actor);
+    db_status_t status;
+    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 2, out, &status) < 0) {
+        app_db_problem(req, res, status);
+        return -1;
+    }
+    if (PQntuples(out[0]) != 1) {
+        problem_simple(req->arena, res, 404, "no such project", NULL);
+        return -1;
+    }
+    PGresult *rs = out[1];
+    xml_out_t *x = xml_out_begin(req->arena, "events", ITPM_NS);
+    xml_out_attr(x, "project", code);
+    for (int i = 0; i < PQntuples(rs); i++) {
+        xml_out_start(x, "event");
+        xml_out_attr(x, "id", cell(rs, i, 0));
+        xml_out_attr(x, "at", cell(rs, i, 1));
+        xml_out_attr(x, "actor", cell(rs, i, 2));
+        xml_out_attr(x, "role", cell(rs, i, 3));
+        xml_out_attr(x, "action", cell(rs, i, 4));
+        xml_out_attr(x, "from", cell(rs, i, 5));
+        xml_out_attr(x, "to", cell(rs, i, 6));
+        if (val(rs, i, 7)[0] != '\0')
+            xml_out_text_elem(x, "reason", cell(rs, i, 7));
+        money_elem(x, req->arena, "amount", cell(rs, i, 8));
+        xml_out_text_elem(x, "listYear", cell(rs, i, 9));
+        xml_out_end(x);
+    }
+    return send_doc(req, res, x, 200);
+}
