@@ -174,8 +174,6 @@ static ExecStatusType drain_one(PGconn *conn, PGresult **keep)
     return got ? st : PGRES_FATAL_ERROR;
 }
 
-#define DB_MAX_BATCH 4
-
 /* BEGIN, the context, n statements, COMMIT: one pipeline, one round trip.
  * On success out[0..n-1] hold the statements' results (owned by the arena). */
 static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,

@@ -51,8 +51,9 @@ typedef struct {
  * whole exchange costs a single round trip. Same contract as db_query. */
 PGresult *db_query_as(db_t *db, arena_t *a, const db_actor_t *actor, const db_stmt_t *stmt,
                       const char *const *values, db_status_t *status);
-/* The same with up to four statements in the one transaction; out[i] is the
- * result of stmts[i]. 0 or -1. */
+#define DB_MAX_BATCH 64
+/* The same with up to DB_MAX_BATCH statements in the one transaction; out[i]
+ * is the result of stmts[i]. 0 or -1. */
 int db_batch_as(db_t *db, arena_t *a, const db_actor_t *actor, const db_stmt_t *const *stmts,
                 const char *const *const *values, int n, PGresult **out, db_status_t *status);
 /* The last refusal: HTTP status, rule (the error's message) and detail. */

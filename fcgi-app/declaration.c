@@ -31,6 +31,11 @@ char *pg_text_array(arena_t *a, const char *const *items, size_t n)
     return out;
 }
 
+char *pg_text_array_of(arena_t *a, const char **items, size_t n)
+{
+    return pg_text_array(a, (const char *const *)items, n);
+}
+
 static const char *flag(arena_t *a, xmlNodePtr flags, const char *name)
 {
     const char *v = flags ? xml_attr(a, flags, name) : NULL;

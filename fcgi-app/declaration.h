@@ -27,5 +27,7 @@ typedef struct {
 int declaration_read(arena_t *a, xmlNodePtr node, declaration_t *d, problem_error_t *err);
 /* A PostgreSQL text[] literal of n strings. */
 char *pg_text_array(arena_t *a, const char *const *items, size_t n);
+/* The same for a mutable list (NULL with n = 0 gives "{}"). */
+char *pg_text_array_of(arena_t *a, const char **items, size_t n);
 
 #endif

@@ -28,6 +28,26 @@ int handle_project_list(request_t *req, response_t *res);
 int handle_project_transition(request_t *req, response_t *res);
 int handle_project_events(request_t *req, response_t *res);
 
+/* records.c */
+int handle_attachment_upload(request_t *req, response_t *res);
+int handle_attachment_list(request_t *req, response_t *res);
+int handle_attachment_get(request_t *req, response_t *res);
+int handle_experts_list(request_t *req, response_t *res);
+int handle_experts_assign(request_t *req, response_t *res);
+int handle_expert_score(request_t *req, response_t *res);
+int handle_signoff(request_t *req, response_t *res);
+
+/* config_api.c */
+int handle_config_windows_get(request_t *req, response_t *res);
+int handle_config_windows_put(request_t *req, response_t *res);
+int handle_config_thresholds_get(request_t *req, response_t *res);
+int handle_config_thresholds_put(request_t *req, response_t *res);
+int handle_config_experts_get(request_t *req, response_t *res);
+int handle_config_experts_put(request_t *req, response_t *res);
+
+/* stats_api.c */
+int handle_stats_overview(request_t *req, response_t *res);
+
 /* audit_api.c */
 int handle_audit_list(request_t *req, response_t *res);
 int handle_audit_verify(request_t *req, response_t *res);

@@ -171,8 +171,11 @@ xmlNodePtr xml_child(xmlNodePtr parent, const char *name)
 const char *xml_child_text(arena_t *a, xmlNodePtr parent, const char *name)
 {
     xmlNodePtr c = xml_child(parent, name);
-    if (c == NULL)
-        return NULL;
+    return c == NULL ? NULL : xml_text(a, c);
+}
+
+const char *xml_text(arena_t *a, xmlNodePtr c)
+{
     xmlChar *t = xmlNodeGetContent(c);
     if (t == NULL)
         return arena_strdup(a, "");

@@ -31,5 +31,7 @@ xmlDocPtr xml_in_parse(arena_t *a, const char *body, size_t len, const char *roo
 xmlNodePtr xml_child(xmlNodePtr parent, const char *name);
 const char *xml_child_text(arena_t *a, xmlNodePtr parent, const char *name);
 const char *xml_attr(arena_t *a, xmlNodePtr node, const char *name);
+/* The text content of node (arena copy, "" when empty). */
+const char *xml_text(arena_t *a, xmlNodePtr node);
 
 #endif
