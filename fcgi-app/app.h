@@ -9,12 +9,15 @@
 #include "router.h"
 #include "scoreboard.h"
 
+#include <sys/types.h>
+
 typedef struct app {
     const conf_t *conf;
     scoreboard_t *sb;
     db_t *db;
     ldap_dir_t *dir;
     int slot;
+    pid_t pid;
 } app_t;
 
 extern const route_t app_routes[];

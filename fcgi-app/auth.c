@@ -111,14 +111,24 @@ static int is_safe_method(const char *m)
     return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0;
 }
 
+static int sso_verify(request_t *req, const char *token, size_t len, user_t *user,
+                      long long *exp_out, long long *nbf_out, const char **reason);
+
+int auth_verify_sso(request_t *req, const char *token, size_t len, user_t *user,
+                    const char **reason)
+{
+    long long exp, nbf;
+    return sso_verify(req, token, len, user, &exp, &nbf, reason);
+}
+
 static void unauthorized(request_t *req, response_t *res, const char *detail)
 {
     response_header(res, "WWW-Authenticate", "Bearer realm=\"itpm\"");
     problem_simple(req->arena, res, 401, detail, NULL);
 }
 
-int auth_verify_sso(request_t *req, const char *token, size_t len, user_t *user,
-                    const char **reason)
+static int sso_verify(request_t *req, const char *token, size_t len, user_t *user,
+                      long long *exp_out, long long *nbf_out, const char **reason)
 {
     static char why[160];
     memset(user, 0, sizeof *user);
@@ -144,6 +154,8 @@ int auth_verify_sso(request_t *req, const char *token, size_t len, user_t *user,
         user->roles |= role_from_name(claims.roles[i]);
     user->classified = claims.classified;
     user->via = AUTH_BEARER;
+    *exp_out = claims.exp;
+    *nbf_out = claims.nbf;
     time_t exp = (time_t)claims.exp;
     struct tm tm;
     if (gmtime_r(&exp, &tm) != NULL)
@@ -159,14 +171,52 @@ int auth_verify_sso(request_t *req, const char *token, size_t len, user_t *user,
     return 0;
 }
 
+/* Verified tokens, per worker, keyed by the token's SHA-256: a portal sends
+ * the same token on many calls and an RSA or ECDSA check costs more than the
+ * rest of the request. An entry is used only inside the token's own
+ * validity; the keys and the policy cannot change under a worker (a reload
+ * replaces the workers). */
+#define SSO_CACHE_SLOTS 64
+
+typedef struct {
+    unsigned char key[32];
+    long long exp;
+    long long nbf;
+    user_t user;
+    int used;
+} sso_cache_entry_t;
+
+static sso_cache_entry_t sso_cache[SSO_CACHE_SLOTS];
+
 static int from_bearer(request_t *req, response_t *res, const char *authz, user_t *user)
 {
     const char *token = authz + 7;
+    size_t len = strlen(token);
+    unsigned char key[32];
+    unsigned int keylen = 0;
+    long long now = (long long)time(NULL);
+    int skew = req->conf->sso_clock_skew;
+    int hashed = len <= (size_t)req->conf->sso_max_token &&
+                 EVP_Digest(token, len, key, &keylen, EVP_sha256(), NULL) == 1 && keylen == 32;
+    sso_cache_entry_t *e = hashed ? &sso_cache[key[0] % SSO_CACHE_SLOTS] : NULL;
+    if (e != NULL && e->used && CRYPTO_memcmp(e->key, key, 32) == 0 && now < e->exp + skew &&
+        now >= e->nbf - skew) {
+        *user = e->user;
+        return 0;
+    }
     const char *reason;
-    if (auth_verify_sso(req, token, strlen(token), user, &reason) < 0) {
+    long long exp, nbf;
+    if (sso_verify(req, token, len, user, &exp, &nbf, &reason) < 0) {
         log_warn("rid=%s bearer token refused: %s", req->request_id, reason);
         unauthorized(req, res, "the bearer token is not valid");
         return -1;
+    }
+    if (e != NULL) {
+        memcpy(e->key, key, 32);
+        e->exp = exp;
+        e->nbf = nbf;
+        e->user = *user;
+        e->used = 1;
     }
     return 0;
 }

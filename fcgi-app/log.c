@@ -55,17 +55,23 @@ void log_set_level(log_level_t level)
     log_threshold = level;
 }
 
+/* The time prefix of a line. The second's part is formatted once per second:
+ * localtime_r and strftime cost more than the rest of a request log line. */
 static size_t stamp(char *buf, size_t size)
 {
+    static time_t cached_sec = -1;
+    static char date[32], zone[16];
     struct timeval tv;
-    struct tm tm;
     gettimeofday(&tv, NULL);
-    localtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    int m = snprintf(buf + n, size - n, ".%03ld", (long)(tv.tv_usec / 1000));
-    n += (m > 0) ? (size_t)m : 0;
-    n += strftime(buf + n, size - n, "%z ", &tm);
-    return n;
+    if (tv.tv_sec != cached_sec) {
+        struct tm tm;
+        localtime_r(&tv.tv_sec, &tm);
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+        strftime(zone, sizeof zone, "%z", &tm);
+        cached_sec = tv.tv_sec;
+    }
+    int n = snprintf(buf, size, "%s.%03ld%s ", date, (long)(tv.tv_usec / 1000), zone);
+    return n > 0 ? (size_t)n : 0;
 }
 
 static void emit(char *buf, size_t n, size_t size)

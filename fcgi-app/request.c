@@ -251,9 +251,10 @@ int request_send(request_t *r, FCGX_Stream *out, const response_t *res)
     memcpy(head + n, "\r\n", 3);
     n += 2;
     int head_only = strcmp(r->method, "HEAD") == 0;
+    /* No flush here: FCGX_Finish_r sends the buffered response and the end of
+     * the request together. */
     if (put(out, head, (size_t)n) < 0 ||
-        (!head_only && res->body_len > 0 && put(out, res->body, res->body_len) < 0) ||
-        FCGX_FFlush(out) < 0) {
+        (!head_only && res->body_len > 0 && put(out, res->body, res->body_len) < 0)) {
         log_warn("rid=%s client went away while the response was written", r->request_id);
         return -1;
     }

@@ -87,8 +87,8 @@ static void serve(app_t *app, FCGX_Request *fr, arena_t *arena)
     int64_t dur = monotonic_us() - t0;
     scoreboard_request_end(app->sb, app->slot, res.status, dur);
     log_line("rid=%s %s %.200s %d %lld.%03lldms pid=%d user=%s", req.request_id, req.method,
-             req.path, res.status, (long long)(dur / 1000), (long long)(dur % 1000),
-             (int)getpid(), req.user_id);
+             req.path, res.status, (long long)(dur / 1000), (long long)(dur % 1000), (int)app->pid,
+             req.user_id);
 }
 
 int worker_run(const conf_t *conf, scoreboard_t *sb, int slot, int listen_fd, pid_t master,
@@ -116,7 +116,8 @@ int worker_run(const conf_t *conf, scoreboard_t *sb, int slot, int listen_fd, pi
                  .sb = sb,
                  .db = db_create(conf),
                  .dir = ldap_dir_create(conf),
-                 .slot = slot};
+                 .slot = slot,
+                 .pid = getpid()};
     arena_t *arena = arena_create(16384);
     int rc = 0;
     long served = 0;
@@ -127,20 +128,20 @@ int worker_run(const conf_t *conf, scoreboard_t *sb, int slot, int listen_fd, pi
         }
         if (stop_requested)
             break;
-        struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
-        int n = ppoll(&pfd, 1, NULL, &waiting);
-        if (n < 0 && errno != EINTR) {
-            log_error("ppoll: %s", strerror(errno));
-            rc = 1;
-            break;
-        }
-        if (n <= 0 || stop_requested)
-            continue;
+        /* Under load a connection is usually waiting: try it first and sleep
+         * in ppoll() (the only place signals are let in) only when there is
+         * none. */
         int got = FCGX_Accept_r(&fr);
+        if (got == -EAGAIN || got == -EWOULDBLOCK || got == -ECONNABORTED || got == -EINTR) {
+            struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
+            if (ppoll(&pfd, 1, NULL, &waiting) < 0 && errno != EINTR) {
+                log_error("ppoll: %s", strerror(errno));
+                rc = 1;
+                break;
+            }
+            continue;
+        }
         if (got < 0) {
-            /* Another worker took the connection, or the client gave up. */
-            if (got == -EAGAIN || got == -EWOULDBLOCK || got == -ECONNABORTED || got == -EINTR)
-                continue;
             log_error("accept failed: %s", strerror(-got));
             rc = 1;
             break;
