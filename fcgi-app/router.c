@@ -3,6 +3,7 @@
 
 #include "problem.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,12 +47,44 @@ static int method_matches(const char *route_method, const char *method)
     return strcmp(route_method, "GET") == 0 && strcmp(method, "HEAD") == 0;
 }
 
+/* Patterns split once per process: the route tables are static. */
+#define ROUTER_CACHE 128
+
+typedef struct {
+    const char *pattern;
+    segment_t segs[ROUTER_MAX_SEGMENTS];
+    int n;
+} compiled_t;
+
+static compiled_t compiled[ROUTER_CACHE];
+
+static int pattern_split(const char *pattern, const segment_t **out)
+{
+    size_t h = ((uintptr_t)pattern >> 3) % ROUTER_CACHE;
+    for (size_t i = 0; i < ROUTER_CACHE; i++) {
+        compiled_t *c = &compiled[(h + i) % ROUTER_CACHE];
+        if (c->pattern == pattern) {
+            *out = c->segs;
+            return c->n;
+        }
+        if (c->pattern == NULL) {
+            c->n = split(pattern, c->segs, ROUTER_MAX_SEGMENTS);
+            c->pattern = pattern;
+            *out = c->segs;
+            return c->n;
+        }
+    }
+    static segment_t scratch[ROUTER_MAX_SEGMENTS];
+    *out = scratch;
+    return split(pattern, scratch, ROUTER_MAX_SEGMENTS);
+}
+
 /* Matches path segments against pattern; fills req->params when req given. */
 static int pattern_matches(const char *pattern, const segment_t *segs, int nsegs, request_t *req,
                            int *bad_escape)
 {
-    segment_t pat[ROUTER_MAX_SEGMENTS];
-    int np = split(pattern, pat, ROUTER_MAX_SEGMENTS);
+    const segment_t *pat;
+    int np = pattern_split(pattern, &pat);
     if (np != nsegs)
         return 0;
     for (int i = 0; i < np; i++) {

@@ -13,8 +13,8 @@ ITPM_PACKAGES=(
     libfcgi-dev libpq-dev libxml2-dev libssl-dev libldap2-dev libinih-dev
     libjansson-dev libcmocka-dev
     postgresql slapd ldap-utils nginx-light openssl wrk
-    python3-pytest python3-requests python3-lxml python3-jwt libxml2-utils
-    clang libclang-rt-14-dev procps psmisc curl util-linux
+    python3-pytest python3-requests python3-lxml python3-jwt python3-cryptography
+    libxml2-utils clang libclang-rt-14-dev procps psmisc curl util-linux
 )
 
 itpm_log() { printf '[%s] %s\n' "${ITPM_LOG_TAG:-itpm}" "$*" >&2; }
@@ -76,6 +76,12 @@ itpm_build() {
         cmake -S "$ITPM_REPO" -B "$dir" "$@" >/dev/null &&
         cmake --build "$dir" -j "$(nproc)"
     ) 9>"$dir/.itpm-build.lock"
+}
+
+# itpm_random_secret: 32 hex digits from the kernel's RNG (a password that
+# needs no quoting anywhere: INI, env file, shell, LDIF).
+itpm_random_secret() {
+    od -An -N16 -tx1 /dev/urandom | tr -d ' \n'
 }
 
 # ---------------------------------------------------------------- ports
@@ -285,4 +291,80 @@ itpm_ini_get() {
             v = val
         }
         END { print v }' "$1"
+}
+
+# ---------------------------------------------------------------- demo
+
+# itpm_demo_logins LDIF: a table of the demo directory's people (uid, name,
+# roles, unit, region), read from the LDIF itself: a role is the group cn
+# without its "itpm-" prefix ("-" becoming "_"), as in itpmd's [roles]
+# defaults; itpm-classified is the clearance.
+itpm_demo_logins() {
+    "$ITPM_PYTHON" - "$1" <<'EOF'
+import base64, sys, unicodedata
+
+def entries(path):
+    with open(path, encoding='utf-8') as f:
+        lines = f.read().split('\n')
+    entry, last = [], None
+    for line in lines + ['']:
+        if line.startswith(' ') and entry:          # continuation line
+            entry[-1] = (entry[-1][0], entry[-1][1] + line[1:])
+            continue
+        if line.startswith('#'):
+            continue
+        if not line.strip():
+            if entry:
+                yield entry
+            entry = []
+            continue
+        key, _, value = line.partition(':')
+        if value.startswith(':'):                   # base64 value
+            value = base64.b64decode(value[1:].strip()).decode('utf-8')
+        entry.append((key.strip().lower(), value.strip()))
+
+people, groups = [], {}
+for e in entries(sys.argv[1]):
+    attrs = {}
+    for k, v in e:
+        attrs.setdefault(k, []).append(v)
+    ocs = {v.lower() for v in attrs.get('objectclass', [])}
+    if 'inetorgperson' in ocs:
+        people.append(attrs)
+    elif 'groupofnames' in ocs:
+        cn = attrs['cn'][0]
+        for m in attrs.get('member', []):
+            groups.setdefault(m.lower(), []).append(cn)
+
+def width(s):
+    return sum(2 if unicodedata.east_asian_width(c) in 'WF' else 1 for c in s)
+
+def pad(s, n):
+    return s + ' ' * max(0, n - width(s))
+
+rows = [('user', 'name', 'roles', 'unit', 'region')]
+for p in people:
+    dn = p['dn'][0]
+    roles, clearance = [], False
+    for g in groups.get(dn.lower(), []):
+        name = g[5:] if g.startswith('itpm-') else g
+        if name == 'classified':
+            clearance = True
+        else:
+            roles.append(name.replace('-', '_'))
+    role_text = ','.join(roles) or '(no role)'
+    if clearance:
+        role_text += ' +classified'
+    uid = p['uid'][0]
+    if ',ou=people,' not in dn.lower():
+        uid += ' (' + dn.split(',')[1] + ')'
+    rows.append((uid, (p.get('displayname') or p.get('cn'))[0], role_text,
+                 p.get('departmentnumber', [''])[0], p.get('l', [''])[0]))
+widths = [max(width(r[i]) for r in rows) for i in range(5)]
+for r in rows:
+    print('  ' + '  '.join(pad(c, widths[i]) for i, c in enumerate(r)).rstrip())
+uids = [p['uid'][0] for p in people]
+for u in sorted({u for u in uids if uids.count(u) > 1}):
+    print(f'  ({u}: {uids.count(u)} entries share this uid on purpose; its login is ambiguous and refused)')
+EOF
 }

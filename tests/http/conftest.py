@@ -55,6 +55,33 @@ def session(env):
         yield s
 
 
+@pytest.fixture
+def auth_session(env):
+    """HTTPS client for the shared stack with a session of h.DEMO_USER (one
+    login per run; the cookie is reused)."""
+    with h.Client(env, user=h.DEMO_USER) as s:
+        yield s
+
+
+@pytest.fixture(scope='session')
+def auditor(env):
+    """auditor1's client on the shared stack, for reading the audit trail."""
+    with h.Client(env, user='auditor1') as s:
+        yield s
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked `run_last` (the audit chain check) run after all others."""
+    last = [i for i in items if i.get_closest_marker('run_last')]
+    if last:
+        items[:] = [i for i in items if not i.get_closest_marker('run_last')] + last
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'run_last: run after every other test '
+                            '(checks what the whole suite left behind)')
+
+
 @pytest.fixture(scope='session')
 def problem():
     """problem(resp[, status]) -> root of a schema-valid problem+xml reply."""

@@ -11,7 +11,7 @@ import itpm_http as h
 
 
 def _ok(session):
-    r = session.get('/api/v1/regions')
+    r = session.get('/api/v1/regions')  # a logged-in client
     assert r.status_code == 200, h.describe(r)
     return r
 
@@ -35,8 +35,8 @@ RESPONSES = {'200': lambda s, e: _ok(s), '404': lambda s, e: _not_found(s),
 
 
 @pytest.mark.parametrize('kind', sorted(RESPONSES))
-def test_security_headers(session, env, kind):
-    r = RESPONSES[kind](session, env)
+def test_security_headers(auth_session, env, kind):
+    r = RESPONSES[kind](auth_session, env)
     hd = r.headers
     hsts = hd.get('Strict-Transport-Security', '')
     assert re.search(r'max-age=\d+', hsts), f'HSTS {hsts!r}: {h.describe(r)}'
@@ -58,10 +58,10 @@ def test_no_version_on_nginx_own_errors(session):
     assert not re.search(rb'nginx/\d', r.content, re.I), h.describe(r)
 
 
-def test_request_id_is_echoed(session):
+def test_request_id_is_echoed(auth_session):
     rid = 'itpm-test-' + uuid.uuid4().hex
     for path in ('/api/v1/regions', '/api/v1/no-such-thing', '/healthz'):
-        r = session.get(path, headers={'X-Request-Id': rid})
+        r = auth_session.get(path, headers={'X-Request-Id': rid})
         assert r.headers.get('X-Request-Id') == rid, h.describe(r)
 
 
@@ -75,10 +75,10 @@ def test_unsafe_request_id_is_replaced(session, hostile):
     assert re.fullmatch(r'[A-Za-z0-9._:-]{8,128}', rid), f'X-Request-Id {rid!r}'
 
 
-def test_request_id_is_generated_when_absent(session):
+def test_request_id_is_generated_when_absent(auth_session):
     ids = []
     for path in ('/api/v1/regions', '/api/v1/regions', '/api/v1/no-such-thing'):
-        r = session.get(path)
+        r = auth_session.get(path)
         rid = r.headers.get('X-Request-Id', '')
         assert re.fullmatch(r'[A-Za-z0-9._:-]{8,128}', rid), \
             f'X-Request-Id {rid!r}: {h.describe(r)}'

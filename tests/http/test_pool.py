@@ -15,15 +15,18 @@ import requests
 
 import itpm_http as h
 
-REGION = '/api/v1/regions/321300'
+REGION = '/api/v1/regions/321300'  # needs a login: reads the database twice
 RESPAWN_WAIT = 10  # seconds; covers a modest respawn back-off
 
 
-def slow_get(env, path, timeout=30):
-    """GET from a thread of its own; returns (response or exception, seconds)."""
+def slow_get(env, path, token, timeout=30):
+    """GET with session `token` from a thread of its own; returns (response
+    or exception, seconds). Log in before locking the tables: the login
+    itself writes to the database."""
     t0 = time.monotonic()
     try:
         with h.Client(env) as c:
+            c.use_token(token)
             r = c.get(path, timeout=(5, timeout))
     except requests.RequestException as e:
         r = e
@@ -54,7 +57,7 @@ def test_master_runs_the_configured_number_of_workers(env, session):
     assert h.metric(samples, 'itpm_workers') == n
 
 
-def test_killed_idle_worker_is_replaced_and_counted(env, session):
+def test_killed_idle_worker_is_replaced_and_counted(env, session, auth_session):
     n = h.conf_int(env, 'server', 'workers', 4)
     master = h.master_pid(env)
     before = h.wait_children(h.master_pid(env), n, RESPAWN_WAIT)
@@ -74,12 +77,12 @@ def test_killed_idle_worker_is_replaced_and_counted(env, session):
         f'only the killed worker should change: before {before}, after {after}'
     assert h.master_pid(env) == master
     all_ok(session)
-    all_ok(session, REGION, 4)
+    all_ok(auth_session, REGION, 4)
     h.wait_until(lambda: h.metric(h.get_metrics(session), 'itpm_respawns_total')
                  >= respawns + 1, 3, 'itpm_respawns_total grew by one')
 
 
-def test_workers_killed_mid_request_are_replaced(env, session):
+def test_workers_killed_mid_request_are_replaced(env, session, auth_session):
     """kill -9 every worker while one of them waits on the database: the
     request in flight gets a 5xx from nginx, each worker is replaced, the
     pool keeps answering and /metrics counts the respawns."""
@@ -89,8 +92,9 @@ def test_workers_killed_mid_request_are_replaced(env, session):
     respawns = h.metric(h.get_metrics(session), 'itpm_respawns_total')
     assert respawns is not None, 'itpm_respawns_total missing from /metrics'
 
+    token = h.login_token(env)
     with ThreadPoolExecutor(1) as pool, h.TableLock(env, 20) as lock:
-        slow = pool.submit(slow_get, env, REGION)
+        slow = pool.submit(slow_get, env, REGION, token)
         lock.wait_for_blocked_request()
         assert not slow.done(), 'the request should still wait on the lock'
         for pid in before:
@@ -102,7 +106,7 @@ def test_workers_killed_mid_request_are_replaced(env, session):
         h.wait_until(replaced(env, before, n), RESPAWN_WAIT,
                      f'all {n} killed workers replaced')
         all_ok(session)  # served while the lock is still held
-    all_ok(session, REGION, 2 * n)
+    all_ok(auth_session, REGION, 2 * n)
     assert h.master_pid(env) == master
     h.wait_until(lambda: h.metric(h.get_metrics(session), 'itpm_respawns_total')
                  >= respawns + n, 3, f'itpm_respawns_total grew by {n}')
@@ -113,14 +117,14 @@ def test_workers_killed_mid_request_are_replaced(env, session):
 
 def test_request_past_timeout_is_cut_and_worker_replaced(private_stack):
     env = private_stack('[server]\nworkers = 2\nrequest_timeout = 2\n')
-    with h.Client(env) as c:
+    with h.Client(env, user=h.DEMO_USER) as c:
         before = h.wait_children(h.master_pid(env), 2, RESPAWN_WAIT)
         samples = h.get_metrics(c)
         timeouts = h.metric(samples, 'itpm_timeouts_total')
         assert timeouts is not None, 'itpm_timeouts_total missing from /metrics'
 
         with ThreadPoolExecutor(1) as pool, h.TableLock(env, 6) as lock:
-            slow = pool.submit(slow_get, env, REGION)
+            slow = pool.submit(slow_get, env, REGION, c.token)
             lock.wait_for_blocked_request()
             resp, took = slow.result(timeout=15)
             assert isinstance(resp, requests.Response), f'request failed: {resp!r}'
@@ -194,9 +198,10 @@ def test_sigterm_finishes_request_in_flight_then_exits_0(private_stack, tmp_path
                     return False
             h.wait_until(up, 15, 'own itpmd answers /healthz through nginx', 0.1)
             kids = h.wait_children(proc.pid, 2, RESPAWN_WAIT)
+            token = h.login_token(env)
 
             with ThreadPoolExecutor(1) as pool, h.TableLock(env, 2) as lock:
-                slow = pool.submit(slow_get, env, REGION)
+                slow = pool.submit(slow_get, env, REGION, token)
                 lock.wait_for_blocked_request()
                 proc.send_signal(signal.SIGTERM)
                 resp, took = slow.result(timeout=20)
@@ -240,9 +245,11 @@ def test_sighup_reloads_without_dropping_requests(private_stack):
     lock = threading.Lock()
     results = {'done': 0, 'bad': []}
     paths = ['/api/v1/regions/321322', '/healthz']
+    token = h.login_token(env)
 
     def load(i):
         with h.Client(env) as c:
+            c.use_token(token)
             k = i
             while not stop.is_set():
                 path = paths[k % 2]

@@ -32,7 +32,7 @@ def test_readyz_ok_when_database_answers(session):
 def test_database_down_then_back(private_stack, problem):
     env = private_stack('[server]\nworkers = 2\n')
     master = h.master_pid(env)
-    with h.Client(env) as c:
+    with h.Client(env, user=h.DEMO_USER) as c:
         kids = h.wait_children(master, 2, 10)
         assert c.get('/readyz').status_code == 200
 

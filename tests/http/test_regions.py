@@ -1,4 +1,5 @@
-"""The reference regions and their units, as the API lists them."""
+"""The reference regions and their units, as the API lists them to a
+logged-in user (any role); without a session they are refused."""
 
 import pytest
 
@@ -49,8 +50,8 @@ def xml_ok(resp):
     return h.validate(resp, 'itpm.xsd')
 
 
-def test_list_has_the_city_and_all_its_regions(session):
-    root = xml_ok(session.get('/api/v1/regions'))
+def test_list_has_the_city_and_all_its_regions(auth_session):
+    root = xml_ok(auth_session.get('/api/v1/regions'))
     assert root.tag == NS + 'regions'
     got = {}
     for el in root.iter(NS + 'region'):
@@ -59,8 +60,8 @@ def test_list_has_the_city_and_all_its_regions(session):
 
 
 @pytest.mark.parametrize('code', sorted(REGIONS))
-def test_each_region_with_its_units(session, code):
-    root = xml_ok(session.get(f'/api/v1/regions/{code}'))
+def test_each_region_with_its_units(auth_session, code):
+    root = xml_ok(auth_session.get(f'/api/v1/regions/{code}'))
     assert root.tag == NS + 'region'
     name, kind, parent = REGIONS[code]
     assert (root.get('code'), root.get('name'), root.get('kind'),
@@ -71,28 +72,51 @@ def test_each_region_with_its_units(session, code):
     assert units == expected
 
 
-def test_county_units(session):
-    root = xml_ok(session.get('/api/v1/regions/321322'))
+def test_county_units(auth_session):
+    root = xml_ok(auth_session.get('/api/v1/regions/321322'))
     units = {u.get('code'): u.get('name') for u in root.iter(NS + 'unit')}
     assert units == {'321322-DATA': '沭阳县数据局', '321322-AGRI': '沭阳县农业农村局'}
 
 
 @pytest.mark.parametrize('code', ['999999', '321399', '000000'])
-def test_unknown_region_is_404_problem(session, problem, code):
-    problem(session.get(f'/api/v1/regions/{code}'), 404)
+def test_unknown_region_is_404_problem(auth_session, problem, code):
+    problem(auth_session.get(f'/api/v1/regions/{code}'), 404)
 
 
 @pytest.mark.parametrize('code', ['abc', "321300'%20OR%20'1'='1", '3213001',
                                   '321300%20', 'x' * 2000])
-def test_malformed_region_code_is_4xx_problem(session, problem, code):
-    r = session.get(f'/api/v1/regions/{code}')
+def test_malformed_region_code_is_4xx_problem(auth_session, problem, code):
+    r = auth_session.get(f'/api/v1/regions/{code}')
     assert r.status_code in (400, 404), h.describe(r)
     problem(r)
 
 
 @pytest.mark.parametrize('code', ['%00', '..%2F..%2F..%2Fetc%2Fpasswd',
                                   '%2e%2e/%2e%2e/healthz', '%ff%fe'])
-def test_hostile_region_code_is_refused_without_5xx(session, code):
-    r = session.get(f'/api/v1/regions/{code}')
+def test_hostile_region_code_is_refused_without_5xx(auth_session, code):
+    r = auth_session.get(f'/api/v1/regions/{code}')
     assert 400 <= r.status_code < 500, h.describe(r)
     assert b'root:' not in r.content
+
+
+@pytest.mark.parametrize('path', ['/api/v1/regions', '/api/v1/regions/321322'])
+def test_regions_need_a_login(session, problem, path):
+    r = session.get(path)
+    problem(r, 401)
+    assert r.headers.get('WWW-Authenticate', '').lower().startswith('bearer'), h.describe(r)
+    assert b'321322' not in r.content and '沭阳'.encode() not in r.content
+
+
+@pytest.mark.parametrize('cookie', ['__Host-itpm_session=' + 'A' * 43,
+                                    '__Host-itpm_session=',
+                                    '__Host-itpm_session=' + 'A' * 4000,
+                                    'itpm_session=' + 'A' * 43])
+def test_regions_refuse_a_cookie_that_is_no_session(session, problem, cookie):
+    problem(session.get('/api/v1/regions', headers={'Cookie': cookie}), 401)
+
+
+@pytest.mark.parametrize('user', ['sub_agri', 'ca_siyang', 'expert1', 'admin1'])
+def test_any_role_reads_the_regions(env, user):
+    with h.logged_in(env, user) as c:
+        root = xml_ok(c.get('/api/v1/regions/321323'))
+        assert root.get('name') == '泗阳县'

@@ -16,13 +16,13 @@ def _lines_with(env, rid):
     return [l for l in text.splitlines() if rid in l]
 
 
-def test_request_log_line(env, session):
+def test_request_log_line(env, auth_session):
     cases = [('GET', '/api/v1/regions/321322', 200),
              ('GET', '/api/v1/no-such-thing', 404),
              ('DELETE', '/api/v1/regions', 405)]
     for method, path, status in cases:
         rid = 'itpm-log-' + uuid.uuid4().hex
-        r = session.request(method, path, headers={'X-Request-Id': rid})
+        r = auth_session.request(method, path, headers={'X-Request-Id': rid})
         assert r.status_code == status, h.describe(r)
         lines = h.wait_until(lambda: _lines_with(env, rid), 3,
                              f'a line with request id {rid} in {env["ITPM_LOG"]}')
