@@ -83,6 +83,8 @@ static const conf_setting_t settings[] = {
     {"ldap", "user_filter", CONF_STR, S(ldap_user_filter),
      "(&(objectClass=inetOrgPerson)(uid=%s))", 0, 0,
      "user search filter; %s is the escaped username (exactly one)"},
+    {"ldap", "attr_uid", CONF_STR, S(ldap_attr_uid), "uid", 0, 0,
+     "attribute whose value becomes the user's id (as the directory spells it)"},
     {"ldap", "attr_name", CONF_STR, S(ldap_attr_name), "cn", 0, 0, "display name attribute"},
     {"ldap", "attr_unit", CONF_STR, S(ldap_attr_unit), "departmentNumber", 0, 0,
      "attribute holding the user's unit code"},

@@ -38,6 +38,7 @@ typedef struct {
     char *ldap_bind_password;
     char *ldap_base_dn;
     char *ldap_user_filter;
+    char *ldap_attr_uid;
     char *ldap_attr_name;
     char *ldap_attr_unit;
     char *ldap_attr_region;

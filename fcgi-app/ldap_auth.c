@@ -283,7 +283,7 @@ dir_status_t ldap_dir_login(ldap_dir_t *dir, arena_t *a, const char *username,
         *reason = "directory unreachable";
         return DIR_UNAVAILABLE;
     }
-    char *attrs[] = {c->ldap_attr_name, c->ldap_attr_unit, c->ldap_attr_region,
+    char *attrs[] = {c->ldap_attr_uid, c->ldap_attr_name, c->ldap_attr_unit, c->ldap_attr_region,
                      c->ldap_attr_member_of[0] ? c->ldap_attr_member_of : NULL, NULL};
     struct timeval tv = {c->ldap_timeout, 0};
     LDAPMessage *res = NULL;
@@ -333,7 +333,13 @@ dir_status_t ldap_dir_login(ldap_dir_t *dir, arena_t *a, const char *username,
         st = is_down(rc) ? DIR_UNAVAILABLE : DIR_DENIED;
         goto out;
     }
-    snprintf(user->id, sizeof user->id, "%s", username);
+    /* The id is the directory's spelling, not what was typed. */
+    copy_attr(dir->search, entry, c->ldap_attr_uid, user->id, sizeof user->id);
+    if (user->id[0] == '\0') {
+        *reason = "directory entry has no uid";
+        st = DIR_INCOMPLETE;
+        goto out;
+    }
     copy_attr(dir->search, entry, c->ldap_attr_name, user->name, sizeof user->name);
     copy_attr(dir->search, entry, c->ldap_attr_unit, user->unit, sizeof user->unit);
     copy_attr(dir->search, entry, c->ldap_attr_region, user->region, sizeof user->region);

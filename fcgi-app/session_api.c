@@ -175,6 +175,36 @@ static int read_credentials(request_t *req, response_t *res, const char **userna
     return 0;
 }
 
+/* The account a login attempt counts against: LDAP compares uids without
+ * case and without surrounding spaces, so the throttle and the search must
+ * too, or a change of spelling would dodge the lock. */
+static const char *normalize_username(arena_t *a, const char *in)
+{
+    const char *s = in;
+    const char *e = in + strlen(in);
+    for (;;) {
+        if (s < e && (*s == ' ' || *s == '\t'))
+            s++;
+        else if (e - s >= 3 && memcmp(s, "\xe3\x80\x80", 3) == 0)
+            s += 3;
+        else
+            break;
+    }
+    for (;;) {
+        if (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        else if (e - s >= 3 && memcmp(e - 3, "\xe3\x80\x80", 3) == 0)
+            e -= 3;
+        else
+            break;
+    }
+    char *out = arena_strndup(a, s, (size_t)(e - s));
+    for (char *p = out; *p != '\0'; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return out;
+}
+
 int handle_session_login(request_t *req, response_t *res)
 {
     if (!auth_origin_ok(req)) {
@@ -184,6 +214,7 @@ int handle_session_login(request_t *req, response_t *res)
     const char *username, *password;
     if (read_credentials(req, res, &username, &password) < 0)
         return -1;
+    username = normalize_username(req->arena, username);
     if (throttle_check(req, res, username) < 0)
         return -1;
     user_t user;
@@ -223,12 +254,15 @@ int handle_session_sso(request_t *req, response_t *res)
     if (doc == NULL)
         return -1;
     const char *token = xml_child_text(req->arena, xmlDocGetRootElement(doc), "token");
-    if (throttle_check(req, res, "sso") < 0)
+    /* A bad token names no account: failures count against the address only
+     * (each token its own key), so they cannot lock other users out. */
+    const char *key = arena_printf(req->arena, "sso:%.16s", auth_token_hash(req->arena, token) + 2);
+    if (throttle_check(req, res, key) < 0)
         return -1;
     user_t user;
     const char *reason;
     if (auth_verify_sso(req, token, strlen(token), &user, &reason) < 0) {
-        record_failure(req, "sso", reason);
+        record_failure(req, key, reason);
         response_header(res, "WWW-Authenticate", "Bearer realm=\"itpm\"");
         problem_simple(req->arena, res, 401, "the token is not valid", NULL);
         return -1;

@@ -329,6 +329,12 @@ ALTER TABLE assets FORCE ROW LEVEL SECURITY;
 
 -- Transitions ----------------------------------------------------------------
 
+-- Whether a written text is empty once every kind of white space is gone
+-- (ideographic spaces included, as Chinese input methods type them).
+CREATE FUNCTION itpm_blank(p_text text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(regexp_replace(p_text, '[[:space:]\u3000\u00a0]+', '', 'g'), '') = ''
+$$;
+
 -- Raises a refusal the daemon turns into a problem document: SQLSTATE
 -- IT<http status>, the message is the rule (or a short reason), the detail
 -- is shown to the user.
@@ -382,7 +388,9 @@ DECLARE
     v_window boolean;
     v_t rules_thresholds%ROWTYPE;
 BEGIN
-    SELECT * INTO p FROM projects WHERE code = p_code FOR UPDATE;
+    -- Read first: FOR UPDATE would apply the update policy and hide the
+    -- project from those who may only read it (they get 403, not 404).
+    SELECT * INTO p FROM projects WHERE code = p_code;
     IF NOT FOUND THEN
         PERFORM itpm_refuse(404, 'not_found', 'no such project');
     END IF;
@@ -405,12 +413,19 @@ BEGIN
                             p_action || ' is not possible at stage ' || p.stage::text);
     END IF;
     SELECT r INTO v_role FROM unnest(a.roles) r WHERE r = ANY (v_roles) LIMIT 1;
-    IF a.needs_reason AND coalesce(btrim(p_reason), '') = '' THEN
+    IF a.needs_reason AND itpm_blank(p_reason) THEN
         PERFORM itpm_refuse(422, 'reason_required', p_action || ' needs a written reason');
     END IF;
-    -- The row must be writable to this caller (read-only scope is not enough).
-    IF NOT itpm_project_writable(p.region, p.unit, p.classified) THEN
+    -- The row must be writable to this caller (read-only scope is not enough);
+    -- the lock makes concurrent transitions of one project take turns, and
+    -- the version is checked again under it.
+    SELECT * INTO p FROM projects WHERE id = p.id FOR UPDATE;
+    IF NOT FOUND THEN
         PERFORM itpm_refuse(403, 'forbidden', 'this project is outside what you may change');
+    END IF;
+    IF p.version <> p_version THEN
+        PERFORM itpm_refuse(412, 'stale_version',
+                            'the project changed since version ' || p_version);
     END IF;
     SELECT * INTO v_t FROM rules_thresholds WHERE region = rules_region(p.region, 'rules_thresholds');
 
@@ -423,7 +438,7 @@ BEGIN
             IF NOT p.urgent THEN
                 PERFORM itpm_refuse(409, 'window_closed',
                                     'the declaration window for ' || p.year || ' is not open');
-            ELSIF btrim(p.urgent_reason) = '' THEN
+            ELSIF itpm_blank(p.urgent_reason) THEN
                 PERFORM itpm_refuse(409, 'urgent_reason_missing',
                                     'an urgent declaration outside the window needs a reason');
             END IF;
@@ -463,7 +478,7 @@ BEGIN
                                 'the approved amount is above the requested budget');
         END IF;
     ELSIF p.stage = 'pre_implementation' AND p_action = 'pass' THEN
-        IF p.construction_mode = 'self-built' AND btrim(p.exemption_reason) = '' THEN
+        IF p.construction_mode = 'self-built' AND itpm_blank(p.exemption_reason) THEN
             PERFORM itpm_refuse(409, 'exemption_reason_missing',
                                 'self-built construction needs an exemption reason');
         END IF;
@@ -488,7 +503,7 @@ BEGIN
                                 'missing: ' || array_to_string(v_missing, ', '));
         END IF;
         IF EXISTS (SELECT 1 FROM data_resources d WHERE d.project_id = p.id
-                      AND NOT d.aggregated AND btrim(d.exemption_reason) = '') THEN
+                      AND NOT d.aggregated AND itpm_blank(d.exemption_reason)) THEN
             PERFORM itpm_refuse(409, 'data_not_aggregated',
                                 'every declared data resource must be aggregated or exempted');
         END IF;
@@ -628,7 +643,7 @@ DECLARE
     p projects%ROWTYPE;
     v_actor text := current_setting('itpm.user_id', true);
 BEGIN
-    SELECT * INTO p FROM projects WHERE projects.code = p_code FOR UPDATE;
+    SELECT * INTO p FROM projects WHERE projects.code = p_code;
     IF NOT FOUND THEN
         PERFORM itpm_refuse(404, 'not_found', 'no such project');
     END IF;
@@ -636,6 +651,7 @@ BEGIN
        OR current_setting('itpm.unit', true) <> p.unit THEN
         PERFORM itpm_refuse(403, 'forbidden', 'only the declaring unit updates its draft');
     END IF;
+    SELECT * INTO p FROM projects WHERE id = p.id FOR UPDATE;
     IF p.version <> p_version THEN
         PERFORM itpm_refuse(412, 'stale_version', 'the project changed since version ' || p_version);
     END IF;

@@ -52,13 +52,15 @@ DECLARE
     v_e expert_pool%ROWTYPE;
     v_actor text := current_setting('itpm.user_id', true);
 BEGIN
-    SELECT * INTO p FROM projects WHERE code = p_code FOR UPDATE;
+    SELECT * INTO p FROM projects WHERE code = p_code;
     IF NOT FOUND THEN
         PERFORM itpm_refuse(404, 'not_found', 'no such project');
     END IF;
     IF NOT itpm_has_role('reviewer') OR NOT itpm_project_writable(p.region, p.unit, p.classified) THEN
         PERFORM itpm_refuse(403, 'forbidden', 'only a reviewer in scope assigns experts');
     END IF;
+    -- Serializes draws on one project so an expert is never assigned twice.
+    SELECT * INTO p FROM projects WHERE id = p.id FOR UPDATE;
     IF p.stage NOT IN ('registration', 'prereview') THEN
         PERFORM itpm_refuse(409, 'wrong_stage', 'experts are assigned at registration or prereview');
     END IF;
