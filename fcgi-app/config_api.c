@@ -27,7 +27,7 @@ static const db_stmt_t stmt_thresholds = {
     0, 1};
 static const db_stmt_t stmt_experts = {
     "config_experts",
-    "SELECT user_id, name, unit, active, fields FROM expert_pool ORDER BY user_id", 0, 1};
+    "SELECT user_id, name, unit, active, fields, cleared FROM expert_pool ORDER BY user_id", 0, 1};
 static const db_stmt_t stmt_window_put = {
     "config_window_put", "SELECT config_window_put($1, $2::int, $3::date, $4::date, $5, $6)", 6,
     0};
@@ -38,7 +38,7 @@ static const db_stmt_t stmt_threshold_put = {
     9, 0};
 static const db_stmt_t stmt_expert_put = {
     "config_expert_put",
-    "SELECT config_expert_put($1, $2, $3, $4::text[], $5::boolean, $6, $7)", 7, 0};
+    "SELECT config_expert_put($1, $2, $3, $4::text[], $5::boolean, $6::boolean, $7, $8)", 8, 0};
 
 static const char *const xml_types[] = {"application/xml", "text/xml", NULL};
 
@@ -129,6 +129,7 @@ int handle_config_experts_get(request_t *req, response_t *res)
         xml_out_attr(x, "name", PQgetvalue(rs, i, 1));
         xml_out_attr(x, "unit", PQgetvalue(rs, i, 2));
         xml_out_attr(x, "active", PQgetvalue(rs, i, 3)[0] == 't' ? "true" : "false");
+        xml_out_attr(x, "cleared", PQgetvalue(rs, i, 5)[0] == 't' ? "true" : "false");
         /* fields is a text[] literal: {a,"b c"} */
         const char *f = PQgetvalue(rs, i, 4);
         if (f[0] == '{' && f[1] != '}') {
@@ -281,16 +282,20 @@ int handle_config_experts_put(request_t *req, response_t *res)
         for (xmlNodePtr f = e->children; f != NULL && nf < 20; f = f->next)
             if (f->type == XML_ELEMENT_NODE)
                 fields[nf++] = xml_text(req->arena, f);
-        const char **v = arena_alloc(req->arena, 7 * sizeof *v);
+        const char **v = arena_alloc(req->arena, 8 * sizeof *v);
         const char *active = xml_attr(req->arena, e, "active");
+        const char *cleared = xml_attr(req->arena, e, "cleared");
         v[0] = xml_attr(req->arena, e, "user");
         v[1] = xml_attr(req->arena, e, "name");
         v[2] = xml_attr(req->arena, e, "unit");
         v[3] = pg_text_array(req->arena, fields, nf);
         v[4] = active == NULL || strcmp(active, "true") == 0 || strcmp(active, "1") == 0 ? "true"
                                                                                           : "false";
-        v[5] = req->remote_addr;
-        v[6] = req->request_id;
+        v[5] = cleared != NULL && (strcmp(cleared, "true") == 0 || strcmp(cleared, "1") == 0)
+                   ? "true"
+                   : "false";
+        v[6] = req->remote_addr;
+        v[7] = req->request_id;
         values[i++] = v;
     }
     if (apply_entries(req, res, &stmt_expert_put, values, n) < 0)

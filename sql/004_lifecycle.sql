@@ -198,7 +198,8 @@ CREATE TABLE expert_pool (
     name    text NOT NULL,
     unit    text NOT NULL REFERENCES units (code),
     fields  text[] NOT NULL DEFAULT '{}',
-    active  boolean NOT NULL DEFAULT true
+    active  boolean NOT NULL DEFAULT true,
+    cleared boolean NOT NULL DEFAULT false -- holds the classified clearance
 );
 
 CREATE TABLE expert_assignments (
@@ -387,6 +388,7 @@ DECLARE
     v_mean numeric;
     v_window boolean;
     v_t rules_thresholds%ROWTYPE;
+    v_list_year integer;
 BEGIN
     -- Read first: FOR UPDATE would apply the update policy and hide the
     -- project from those who may only read it (they get 403, not 404).
@@ -430,9 +432,14 @@ BEGIN
     SELECT * INTO v_t FROM rules_thresholds WHERE region = rules_region(p.region, 'rules_thresholds');
 
     IF p_action = 'submit' THEN
-        SELECT EXISTS (SELECT 1 FROM rules_windows w
-                        WHERE w.region = rules_region(p.region, 'rules_windows')
-                          AND w.year = p.year AND current_date BETWEEN w.opens AND w.closes)
+        -- The region's own window for the year, else the city's for that year.
+        SELECT coalesce(
+                 (SELECT current_date BETWEEN w.opens AND w.closes FROM rules_windows w
+                   WHERE w.region = p.region AND w.year = p.year),
+                 (SELECT current_date BETWEEN w.opens AND w.closes FROM rules_windows w
+                    JOIN regions r ON r.code = w.region AND r.kind = 'city'
+                   WHERE w.year = p.year),
+                 false)
           INTO v_window;
         IF NOT v_window THEN
             IF NOT p.urgent THEN
@@ -535,17 +542,21 @@ BEGIN
                          THEN coalesce(p_list_year, t.list_year, t.year)
                          ELSE t.list_year END,
         return_reason = CASE WHEN p_action = 'return' THEN p_reason ELSE t.return_reason END
-     WHERE t.id = p.id;
+     WHERE t.id = p.id
+    RETURNING t.list_year INTO v_list_year;
+    IF p_action NOT IN ('defer', 'pass') OR p.stage <> 'listing' THEN
+        v_list_year := p_list_year;
+    END IF;
     INSERT INTO project_events (project_id, actor, role, action, from_stage, to_stage, reason,
                                 amount_fen, list_year)
     VALUES (p.id, v_actor, v_role, p_action, p.stage, a.to_stage, coalesce(p_reason, ''),
-            p_amount_fen, p_list_year);
+            p_amount_fen, v_list_year);
     PERFORM audit_append(v_actor, v_role, p_addr, p_rid, 'transition:' || p_action,
                          'project:' || p.code,
                          p.stage::text || ' -> ' || a.to_stage::text || ' version ' || p.version
                          || ' -> ' || (p.version + 1)
                          || coalesce(' amount_fen=' || p_amount_fen, '')
-                         || coalesce(' list_year=' || p_list_year, ''));
+                         || coalesce(' list_year=' || v_list_year, ''));
     RETURN QUERY SELECT t.stage, t.version FROM projects t WHERE t.id = p.id;
 END
 $$;

@@ -71,6 +71,10 @@ BEGIN
             IF NOT FOUND THEN
                 PERFORM itpm_refuse(422, 'unknown_expert', 'not in the expert pool: ' || v_name);
             END IF;
+            IF p.classified AND NOT v_e.cleared THEN
+                PERFORM itpm_refuse(409, 'expert_conflict',
+                                    v_name || ' has no clearance for a classified project');
+            END IF;
             IF v_e.unit = p.unit THEN
                 PERFORM itpm_refuse(409, 'expert_conflict',
                                     v_name || ' belongs to the declaring unit');
@@ -88,7 +92,7 @@ BEGIN
         IF v_needed > 0 THEN
             INSERT INTO expert_assignments (project_id, expert_id, unit)
             SELECT p.id, e.user_id, e.unit FROM expert_pool e
-             WHERE e.active AND e.unit <> p.unit
+             WHERE e.active AND e.unit <> p.unit AND (e.cleared OR NOT p.classified)
                AND NOT EXISTS (SELECT 1 FROM expert_assignments a
                                 WHERE a.project_id = p.id AND a.expert_id = e.user_id)
              ORDER BY random() LIMIT v_needed;
@@ -222,19 +226,20 @@ END
 $$;
 
 CREATE FUNCTION config_expert_put(p_user text, p_name text, p_unit text, p_fields text[],
-                                  p_active boolean, p_addr text, p_rid text)
+                                  p_active boolean, p_cleared boolean, p_addr text, p_rid text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     IF NOT itpm_has_role('admin') THEN
         PERFORM itpm_refuse(403, 'forbidden', 'only an admin changes the expert pool');
     END IF;
-    INSERT INTO expert_pool (user_id, name, unit, fields, active)
-    VALUES (p_user, p_name, p_unit, p_fields, p_active)
+    INSERT INTO expert_pool (user_id, name, unit, fields, active, cleared)
+    VALUES (p_user, p_name, p_unit, p_fields, p_active, p_cleared)
     ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, unit = excluded.unit,
-        fields = excluded.fields, active = excluded.active;
+        fields = excluded.fields, active = excluded.active, cleared = excluded.cleared;
     PERFORM audit_append(current_setting('itpm.user_id', true), 'admin', p_addr, p_rid,
                          'config_expert', 'expert:' || p_user,
-                         'unit=' || p_unit || ' active=' || p_active || ' fields='
+                         'unit=' || p_unit || ' active=' || p_active || ' cleared=' || p_cleared
+                         || ' fields='
                          || array_to_string(p_fields, ','));
 END
 $$;
@@ -253,16 +258,16 @@ SELECT stage, count(*) AS projects, sum(budget_requested_fen) AS requested_fen,
 GRANT EXECUTE ON FUNCTION config_window_put(text, integer, date, date, text, text),
                           config_threshold_put(text, bigint, integer, bigint, integer, integer,
                                                integer, text, text),
-                          config_expert_put(text, text, text, text[], boolean, text, text)
+                          config_expert_put(text, text, text, text[], boolean, boolean, text, text)
     TO itpm_app;
 GRANT SELECT ON project_stats_stage TO itpm_app;
 REVOKE ALL ON FUNCTION config_window_put(text, integer, date, date, text, text),
                        config_threshold_put(text, bigint, integer, bigint, integer, integer,
                                             integer, text, text),
-                       config_expert_put(text, text, text, text[], boolean, text, text)
+                       config_expert_put(text, text, text, text[], boolean, boolean, text, text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION config_window_put(text, integer, date, date, text, text),
                           config_threshold_put(text, bigint, integer, bigint, integer, integer,
                                                integer, text, text),
-                          config_expert_put(text, text, text, text[], boolean, text, text)
+                          config_expert_put(text, text, text, text[], boolean, boolean, text, text)
     TO itpm_app;
