@@ -1,0 +1,180 @@
+"""Gates that depend on the administered rules (SPEC section 4: "each value
+is configuration, per region"), each on a private stack of its own because
+it changes the rules: an expert pool too small for the draw, a county's own
+thresholds and windows next to the city's, and the trial period (set to 0
+days so that acceptance can be reached and its gates checked)."""
+
+import pytest
+
+import lifecycle_api as L
+from lifecycle_api import N, describe
+
+
+@pytest.fixture
+def stack(private_stack):
+    env = private_stack()
+    users = L.Users(env)
+    L.ensure_expert_pool(users['admin1'])
+    yield env, users
+    users.close()
+
+
+def put_thresholds(admin, region, expert_amount='500000.00', expert_count=3,
+                   joint_amount='5000000.00', joint_count=5, min_mean=60, trial_days=90):
+    body = (f'<thresholds xmlns="{L.NS}"><threshold region="{region}" '
+            f'expertAmount="{expert_amount}" expertCount="{expert_count}" '
+            f'jointAmount="{joint_amount}" jointExpertCount="{joint_count}" '
+            f'expertMinMean="{min_mean}" trialDays="{trial_days}"/></thresholds>')
+    r = admin.put_xml('/api/v1/config/thresholds', body)
+    assert r.status_code == 200, describe(r)
+    return r.doc
+
+
+def put_window(admin, region, year, opens, closes):
+    body = (f'<windows xmlns="{L.NS}"><window region="{region}" year="{year}" '
+            f'opens="{opens}" closes="{closes}"/></windows>')
+    r = admin.put_xml('/api/v1/config/windows', body)
+    assert r.status_code == 200, describe(r)
+
+
+def test_expert_pool_too_small(stack):
+    env, users = stack
+    admin = users['admin1']
+    L.ensure_expert_pool(admin, active={u: u in ('expert1', 'expert2')
+                                        for u in L.EXPERTS})
+    flow = L.flow_to(users, 'prereview', budget='600000.00')
+    v = flow.p.version
+    r = L.assign_experts(flow.rev, flow.code)
+    d = L.problem_detail(L.problem(r, 409, 'expert_pool_too_small'))
+    assert '2' in d and '3' in d, d
+    # All or nothing: the two who could be drawn are not kept.
+    assert L.experts_of(flow.rev, flow.code).findall(N + 'expert') == []
+    # An inactive expert cannot be named.
+    r = L.assign_experts(flow.rev, flow.code, ['expert3'])
+    assert r.status_code in (409, 422), describe(r)
+    # The declaring unit's expert does not count towards the pool.
+    L.ensure_expert_pool(admin, active={u: u in ('expert1', 'expert2', 'expert6')
+                                        for u in L.EXPERTS})
+    L.problem(L.assign_experts(flow.rev, flow.code), 409, 'expert_pool_too_small')
+    L.ensure_expert_pool(admin, active={u: u in ('expert1', 'expert2', 'expert3')
+                                        for u in L.EXPERTS})
+    r = L.assign_experts(flow.rev, flow.code)
+    assert r.status_code == 201, describe(r)
+    assert sorted(e.get('user') for e in r.doc.findall(N + 'expert')) == \
+        ['expert1', 'expert2', 'expert3']
+    assert L.read(flow.rev, flow.code).version == v
+    r = users['admin1'].get('/api/v1/config/experts')
+    assert {e.get('user'): e.get('active') for e in r.doc.findall(N + 'expert')}['expert4'] \
+        == 'false'
+
+
+def test_county_thresholds_of_its_own(stack):
+    """沭阳县 (321322) gets thresholds of its own: experts from 100,000.00 and
+    a mean of at least 80. Its projects follow them; the city's and 泗阳县's
+    (which has none) still follow the city's."""
+    env, users = stack
+    doc = put_thresholds(users['admin1'], '321322', expert_amount='100000.00', min_mean=80)
+    regions = {t.get('region'): t for t in doc.findall(N + 'threshold')}
+    assert regions['321322'].get('expertMinMean') == '80'
+    assert regions['321300'].get('expertMinMean') == '60'
+    county = L.create(users['sub_agri'], unit='321322-AGRI', budget='200000.00')
+    city = L.create(users['sub_psb'], budget='200000.00')
+    other = L.create(users['sub_edu_sy'], unit='321323-EDU', budget='200000.00')
+    assert L.experts_of(users['rev_city'], county.code).get('required') == '3'
+    assert L.experts_of(users['rev_city'], city.code).get('required') == '0'
+    assert L.experts_of(users['rev_city'], other.code).get('required') == '0'
+    cf = L.flow_to(users, 'prereview', unit='321322-AGRI', budget='600000.00',
+                   scores=[70, 70, 70])
+    cf.score_all()
+    L.problem(L.transition(cf.rev, cf.code, 'pass', cf.p.version), 409, 'expert_mean_low')
+    pf = L.flow_to(users, 'prereview', unit='321300-PSB', budget='600000.00',
+                   scores=[70, 70, 70])
+    pf.score_all()
+    assert L.act(pf.rev, pf.code, 'pass').stage == 'budget_review'
+    # Only an admin changes thresholds; the change is audited.
+    r = users['rev_city'].put_xml('/api/v1/config/thresholds',
+                                  f'<thresholds xmlns="{L.NS}"/>')
+    assert r.status_code == 403, describe(r)
+    r = users['auditor1'].get('/api/v1/audit', params={'object': 'region:321322'})
+    assert any(x.findtext(N + 'action') == 'config_thresholds'
+               for x in r.doc.iter(N + 'record')), describe(r)
+
+
+def test_county_window_of_its_own(stack):
+    """A window of 沭阳县's own for 2094 opens 2094 for the county only. A
+    county that has a window of its own for one year keeps following the
+    city's windows for the other years (a careful admin opening one special
+    year does not expect every other year of the county to close)."""
+    env, users = stack
+    import datetime
+    today = datetime.date.today()
+    put_window(users['admin1'], '321322', 2094, today - datetime.timedelta(days=1),
+               today + datetime.timedelta(days=1))
+    sub_c, sub = users['sub_agri'], users['sub_psb']
+    pc = L.create(sub_c, unit='321322-AGRI', year=2094)
+    pp = L.create(sub, year=2094)
+    for u, p in ((sub_c, pc), (sub, pp)):
+        for k in L.MATERIALS:
+            L.attach(u, p.code, k)
+    assert L.act(sub_c, pc, 'submit').stage == 'endorsement'
+    L.problem(L.transition(sub, pp.code, 'submit', 1), 409, 'window_closed')
+    # The county's ordinary year, open in the city's windows.
+    q = L.create(sub_c, unit='321322-AGRI')
+    for k in L.MATERIALS:
+        L.attach(sub_c, q.code, k)
+    r = L.transition(sub_c, q.code, 'submit', 1)
+    assert r.status_code == 200, (
+        'after a county window of its own for 2094, the county\'s declarations for '
+        f'{L.open_year()} (open in the city\'s windows) are refused: {describe(r)}')
+
+
+def test_acceptance_gates_with_a_trial_period_of_zero_days(stack):
+    """trialDays 0 (admin) lets the project reach acceptance at once:
+    accept needs the acceptance report, test report and security
+    assessment, and every declared data resource aggregated; return at
+    acceptance goes back to trial_operation with its reason; then
+    filing needs a registered asset."""
+    env, users = stack
+    put_thresholds(users['admin1'], '321300', trial_days=0)
+    flow = L.flow_to(users, 'construction', budget='100000.00',
+                     resources=[('PSB-R1', '未汇聚的数据')])
+    sub, rev = flow.sub, flow.rev
+    p = L.act(sub, flow.p, 'start_trial')
+    p = L.act(sub, p, 'request_acceptance')
+    assert p.stage == 'acceptance'
+    r = L.transition(rev, p.code, 'accept', p.version)
+    d = L.problem_detail(L.problem(r, 409, 'materials_missing'))
+    assert all(k in d for k in ('acceptance_report', 'test_report', 'security_assessment')), d
+    for k in ('acceptance_report', 'test_report', 'security_assessment'):
+        L.attach(sub, p.code, k)
+    r = L.transition(rev, p.code, 'accept', p.version)
+    L.problem(r, 409, 'data_not_aggregated')
+    L.problem(L.transition(rev, p.code, 'return', p.version), 422)
+    L.problem(L.transition(rev, p.code, 'return', p.version + 1, reason='x'), 412)
+    L.problem(L.transition(rev, p.code, 'return', None, reason='x'), 428)
+    L.problem(L.transition(sub, p.code, 'return', p.version, reason='x'), 403)
+    L.problem(L.transition(sub, p.code, 'accept', p.version), 403)
+    L.problem(L.transition(rev, p.code, 'complete_filing', p.version), 403)
+    L.problem(L.transition(sub, p.code, 'complete_filing', p.version), 409, 'wrong_stage')
+    assert L.snapshot(rev, p.code)[:2] == (p.version, 'acceptance')
+    p = L.act(rev, p, 'return', reason='数据未汇聚')
+    assert (p.stage, p.text('returnReason')) == ('trial_operation', '数据未汇聚')
+    # A project whose resources are aggregated is accepted.
+    g = L.Flow(users, budget='100000.00')
+    g.decl['resources'] = ()
+    g.to('construction')
+    q = L.act(g.sub, g.p, 'start_trial')
+    q = L.act(g.sub, q, 'request_acceptance')
+    for k in ('acceptance_report', 'test_report', 'security_assessment'):
+        L.attach(g.sub, q.code, k)
+    L.problem(L.transition(g.sub, q.code, 'accept', q.version), 403)
+    L.problem(L.transition(rev, q.code, 'accept', q.version - 1), 412)
+    L.problem(L.transition(rev, q.code, 'accept', None), 428)
+    q = L.act(rev, q, 'accept')
+    assert q.stage == 'filing'
+    L.attach(g.sub, q.code, 'filing_document')
+    L.problem(L.transition(g.sub, q.code, 'complete_filing', q.version), 409, 'assets_missing')
+    L.problem(L.transition(g.sub, q.code, 'complete_filing', None), 428)
+    L.problem(L.transition(g.sub, q.code, 'complete_filing', q.version - 1), 412)
+    L.problem(L.transition(rev, q.code, 'accept', q.version), 409, 'wrong_stage')
+    assert L.snapshot(rev, q.code)[:2] == (q.version, 'filing')
