@@ -22,6 +22,7 @@ struct ldap_dir {
     const conf_t *conf;
     LDAP *search;
     LDAP *bind;
+    int last_rc; /* result of the last failed operation */
 };
 
 int ldap_dir_enabled(const conf_t *conf)
@@ -232,6 +233,7 @@ static dir_status_t read_groups(ldap_dir_t *dir, LDAPMessage *entry, const char 
                                LDAP_SCOPE_SUBTREE, filter, attrs, 0, NULL, NULL, &tv, 200, &res);
     if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) {
         ldap_msgfree(res);
+        dir->last_rc = rc;
         log_error("ldap group search: %s", ldap_err2string(rc));
         drop(&dir->search);
         return DIR_UNAVAILABLE;
@@ -256,8 +258,8 @@ static int is_region(const char *s)
     return 1;
 }
 
-dir_status_t ldap_dir_login(ldap_dir_t *dir, arena_t *a, const char *username,
-                            const char *password, user_t *user, const char **reason)
+static dir_status_t login_once(ldap_dir_t *dir, const char *username, const char *password,
+                               user_t *user, const char **reason)
 {
     const conf_t *c = dir->conf;
     memset(user, 0, sizeof *user);
@@ -296,6 +298,7 @@ dir_status_t ldap_dir_login(ldap_dir_t *dir, arena_t *a, const char *username,
     }
     if (rc != LDAP_SUCCESS) {
         ldap_msgfree(res);
+        dir->last_rc = rc;
         log_error("ldap user search: %s", ldap_err2string(rc));
         drop(&dir->search);
         *reason = "directory search failed";
@@ -327,6 +330,7 @@ dir_status_t ldap_dir_login(ldap_dir_t *dir, arena_t *a, const char *username,
         goto out;
     }
     if (rc != LDAP_SUCCESS) {
+        dir->last_rc = rc;
         log_error("ldap bind: %s", ldap_err2string(rc));
         drop(&dir->bind);
         *reason = "directory bind failed";
@@ -355,14 +359,31 @@ dir_status_t ldap_dir_login(ldap_dir_t *dir, arena_t *a, const char *username,
         *reason = "directory entry lacks a valid unit or region";
         st = DIR_INCOMPLETE;
     }
-    (void)a;
 out:
     ldap_memfree(dn);
     ldap_msgfree(res);
     return st;
 }
 
-int ldap_dir_ping(ldap_dir_t *dir)
+/* A connection kept from an earlier request may have been closed by a
+ * directory restart: that shows as LDAP_SERVER_DOWN on first use, and one
+ * retry on fresh connections tells it from a directory that is really down.
+ * A time-out is not retried (it already took its full time). */
+dir_status_t ldap_dir_login(ldap_dir_t *dir, arena_t *a, const char *username,
+                            const char *password, user_t *user, const char **reason)
+{
+    (void)a;
+    int had_connections = dir->search != NULL || dir->bind != NULL;
+    dir->last_rc = LDAP_SUCCESS;
+    dir_status_t st = login_once(dir, username, password, user, reason);
+    if (st == DIR_UNAVAILABLE && had_connections && dir->last_rc == LDAP_SERVER_DOWN) {
+        dir->last_rc = LDAP_SUCCESS;
+        st = login_once(dir, username, password, user, reason);
+    }
+    return st;
+}
+
+static int ping_once(ldap_dir_t *dir)
 {
     if (ensure_search(dir) < 0)
         return -1;
@@ -373,9 +394,21 @@ int ldap_dir_ping(ldap_dir_t *dir)
                                "(objectClass=*)", attrs, 0, NULL, NULL, &tv, 1, &res);
     ldap_msgfree(res);
     if (rc != LDAP_SUCCESS) {
+        dir->last_rc = rc;
         log_error("ldap ping: %s", ldap_err2string(rc));
         drop(&dir->search);
         return -1;
     }
     return 0;
+}
+
+int ldap_dir_ping(ldap_dir_t *dir)
+{
+    int had_connection = dir->search != NULL;
+    dir->last_rc = LDAP_SUCCESS;
+    if (ping_once(dir) == 0)
+        return 0;
+    if (!had_connection || dir->last_rc != LDAP_SERVER_DOWN)
+        return -1;
+    return ping_once(dir);
 }

@@ -187,7 +187,8 @@ BEGIN
     PERFORM audit_append(p_user, array_to_string(p_roles, ','), p_addr, p_rid, 'login',
                          'user:' || p_user, 'source=' || p_source || ' unit=' || p_unit ||
                          ' region=' || p_region || ' roles=' || array_to_string(p_roles, ','));
-    RETURN v_expires;
+    -- When the session ends if left idle, as session_lookup reports it.
+    RETURN least(v_expires, now() + make_interval(secs => p_idle));
 END
 $$;
 
