@@ -31,7 +31,7 @@ enum {
     C_PUBLIC, C_CROSS, C_VERTICAL, C_KEY, C_URGENT, C_URGENT_REASON, C_BUDGET, C_FUNDING,
     C_MODE, C_EXEMPTION, C_START, C_END, C_CONTACT_NAME, C_CONTACT_PHONE, C_CONTACT_EMAIL,
     C_SUMMARY, C_REGION, C_APPROVED, C_LIST_YEAR, C_RETURN_REASON, C_STAGE_SINCE, C_CREATED,
-    C_UPDATED, C_TOTAL /* list only */
+    C_UPDATED
 };
 
 /* A code given, or the one project_create() just made in this transaction. */
@@ -48,17 +48,27 @@ static const db_stmt_t stmt_resources = {
     " WHERE p.code = coalesce($1, current_setting('itpm.last_code', true)) ORDER BY d.code",
     1, 1};
 
+#define PROJECT_FILTER                                                                             \
+    " WHERE ($1::project_stage IS NULL OR p.stage = $1::project_stage)"                            \
+    " AND ($2::text IS NULL OR p.unit = $2) AND ($3::text IS NULL OR p.region = $3)"               \
+    " AND ($4::int IS NULL OR p.year = $4::int)"                                                   \
+    " AND ($5::project_category IS NULL OR p.category = $5::project_category)"                     \
+    " AND ($6::text IS NULL OR p.title ILIKE '%' || replace(replace(replace($6, '\\', '\\\\'),"   \
+    " '%', '\\%'), '_', '\\_') || '%')"
+
+/* A page walks the code index and stops at its limit. */
 static const db_stmt_t stmt_list = {
     "project_list",
-    "SELECT " PROJECT_COLUMNS ", count(*) OVER () FROM projects p"
-    " WHERE ($1::project_stage IS NULL OR p.stage = $1::project_stage)"
-    " AND ($2::text IS NULL OR p.unit = $2) AND ($3::text IS NULL OR p.region = $3)"
-    " AND ($4::int IS NULL OR p.year = $4::int)"
-    " AND ($5::project_category IS NULL OR p.category = $5::project_category)"
-    " AND ($6::text IS NULL OR p.title ILIKE '%' || replace(replace(replace($6, '\\', '\\\\'),"
-    " '%', '\\%'), '_', '\\_') || '%')"
+    "SELECT " PROJECT_COLUMNS " FROM projects p" PROJECT_FILTER
     " ORDER BY p.code LIMIT $7::int OFFSET $8::int",
     8, 1};
+
+/* The total stops counting at PROJECT_COUNT_CAP so a page of a huge list
+ * stays cheap; the reply says when the total is a lower bound. */
+#define PROJECT_COUNT_CAP 1000
+static const db_stmt_t stmt_count = {
+    "project_count",
+    "SELECT count(*) FROM (SELECT 1 FROM projects p" PROJECT_FILTER " LIMIT $7::int) c", 7, 1};
 
 static const db_stmt_t stmt_create = {
     "project_create",
@@ -409,17 +419,28 @@ int handle_project_list(request_t *req, response_t *res)
                             request_query(req, "category"), text,
                             arena_printf(req->arena, "%ld", limit),
                             arena_printf(req->arena, "%ld", offset)};
+    const char *count_values[] = {values[0], values[1], values[2], values[3], values[4], values[5],
+                                  arena_printf(req->arena, "%d", PROJECT_COUNT_CAP + 1)};
+    const db_stmt_t *stmts[] = {&stmt_list, &stmt_count};
+    const char *const *batch[] = {values, count_values};
+    PGresult *out[2];
     db_actor_t actor;
     actor_of(req, &actor);
     db_status_t status;
-    PGresult *rs = db_query_as(req->app->db, req->arena, &actor, &stmt_list, values, &status);
-    if (rs == NULL) {
+    if (db_batch_as(req->app->db, req->arena, &actor, stmts, batch, 2, out, &status) < 0) {
         app_db_problem(req, res, status);
         return -1;
     }
+    PGresult *rs = out[0];
     int n = PQntuples(rs);
+    long total = strtol(PQgetvalue(out[1], 0, 0), NULL, 10);
     xml_out_t *x = xml_out_begin(req->arena, "projects", ITPM_NS);
-    xml_out_attr(x, "total", n > 0 ? cell(rs, 0, C_TOTAL) : "0");
+    if (total > PROJECT_COUNT_CAP) {
+        xml_out_attr_int(x, "total", PROJECT_COUNT_CAP);
+        xml_out_attr(x, "totalAtLeast", "true");
+    } else {
+        xml_out_attr_int(x, "total", total);
+    }
     xml_out_attr_int(x, "offset", offset);
     xml_out_attr_int(x, "limit", limit);
     for (int i = 0; i < n; i++) {

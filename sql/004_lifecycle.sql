@@ -265,46 +265,67 @@ DROP POLICY projects_update ON projects;
 DROP FUNCTION itpm_project_visible(bigint, text, text, boolean);
 DROP FUNCTION itpm_project_writable(bigint, text, text, boolean);
 
+-- The caller's scope, computed once per statement: the policies below call
+-- these inside scalar sub-queries, which PostgreSQL evaluates once (an
+-- InitPlan) instead of per row, and which let an index on region or unit
+-- serve a scoped list.
+CREATE FUNCTION itpm_cleared() RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT coalesce(current_setting('itpm.classified', true), 'off') = 'on'
+$$;
+
+-- Every region: a reviewer or director of the city, the auditor, the admin.
+CREATE FUNCTION itpm_scope_all(p_writing boolean) RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT (NOT p_writing AND (itpm_has_role('auditor') OR itpm_has_role('admin')))
+        OR ((itpm_has_role('reviewer') OR itpm_has_role('director')) AND itpm_region_is_city())
+$$;
+
+-- The region seen whole: a county admin's, a county reviewer's or director's.
+CREATE FUNCTION itpm_scope_region() RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN itpm_has_role('county_admin') OR itpm_has_role('reviewer')
+                     OR itpm_has_role('director')
+                THEN current_setting('itpm.region', true) END
+$$;
+
+-- The unit seen whole: a submitter's or a chief data officer's.
+CREATE FUNCTION itpm_scope_unit() RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN itpm_has_role('submitter') OR itpm_has_role('cdo')
+                THEN current_setting('itpm.unit', true) END
+$$;
+
 -- SPEC section 3. Own unit: submitter, cdo. Own region: county_admin, and a
 -- reviewer or director of a county. Everything: a reviewer or director of the
 -- city, the auditor, the admin (read-only). Assigned: experts (and, with the
 -- evaluation issue, evaluators). Needing their sign-off: joint reviewers.
 -- Classified projects need the clearance on top of all of these.
-CREATE FUNCTION itpm_project_visible(p_id bigint, p_region text, p_unit text,
-                                     p_classified boolean, p_budget bigint, p_cross boolean)
-RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT (NOT p_classified OR coalesce(current_setting('itpm.classified', true), 'off') = 'on')
-       AND (itpm_has_role('auditor') OR itpm_has_role('admin')
-            OR ((itpm_has_role('reviewer') OR itpm_has_role('director'))
-                AND (current_setting('itpm.region', true) = p_region OR itpm_region_is_city()))
-            OR (itpm_has_role('county_admin') AND current_setting('itpm.region', true) = p_region)
-            OR ((itpm_has_role('submitter') OR itpm_has_role('cdo'))
-                AND current_setting('itpm.unit', true) = p_unit)
-            OR (itpm_has_role('expert') AND itpm_is_assigned_expert(p_id))
-            OR (itpm_has_role('joint_reviewer')
-                AND current_setting('itpm.unit', true)
-                    = ANY (project_required_signoffs(p_region, p_budget, p_cross, p_classified))))
-$$;
+CREATE POLICY projects_read ON projects FOR SELECT USING (
+    (NOT classified OR (SELECT itpm_cleared()))
+    AND ((SELECT itpm_scope_all(false))
+         OR region = (SELECT itpm_scope_region())
+         OR unit = (SELECT itpm_scope_unit())
+         OR ((SELECT itpm_has_role('expert')) AND itpm_is_assigned_expert(id))
+         OR ((SELECT itpm_has_role('joint_reviewer'))
+             AND (SELECT current_setting('itpm.unit', true))
+                 = ANY (project_required_signoffs(region, budget_requested_fen,
+                                                  cross_department, classified)))));
 
 -- Writes to the project row itself: the same scope without the read-only roles.
 CREATE FUNCTION itpm_project_writable(p_region text, p_unit text, p_classified boolean)
 RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT (NOT p_classified OR coalesce(current_setting('itpm.classified', true), 'off') = 'on')
-       AND (((itpm_has_role('reviewer') OR itpm_has_role('director'))
-             AND (current_setting('itpm.region', true) = p_region OR itpm_region_is_city()))
-            OR (itpm_has_role('county_admin') AND current_setting('itpm.region', true) = p_region)
-            OR ((itpm_has_role('submitter') OR itpm_has_role('cdo'))
-                AND current_setting('itpm.unit', true) = p_unit))
+    SELECT (NOT p_classified OR itpm_cleared())
+       AND (itpm_scope_all(true) OR p_region = itpm_scope_region() OR p_unit = itpm_scope_unit())
 $$;
 
-CREATE POLICY projects_read ON projects FOR SELECT
-    USING (itpm_project_visible(id, region, unit, classified, budget_requested_fen,
-                                cross_department));
-CREATE POLICY projects_insert ON projects FOR INSERT
-    WITH CHECK (itpm_project_writable(region, unit, classified));
+CREATE POLICY projects_insert ON projects FOR INSERT WITH CHECK (
+    (NOT classified OR (SELECT itpm_cleared()))
+    AND ((SELECT itpm_scope_all(true)) OR region = (SELECT itpm_scope_region())
+         OR unit = (SELECT itpm_scope_unit())));
 CREATE POLICY projects_update ON projects FOR UPDATE
-    USING (itpm_project_writable(region, unit, classified))
-    WITH CHECK (itpm_project_writable(region, unit, classified));
+    USING ((NOT classified OR (SELECT itpm_cleared()))
+           AND ((SELECT itpm_scope_all(true)) OR region = (SELECT itpm_scope_region())
+                OR unit = (SELECT itpm_scope_unit())))
+    WITH CHECK ((NOT classified OR (SELECT itpm_cleared()))
+                AND ((SELECT itpm_scope_all(true)) OR region = (SELECT itpm_scope_region())
+                     OR unit = (SELECT itpm_scope_unit())));
 
 -- A sub-record is visible exactly when its project is (the sub-query is
 -- itself filtered by the projects policy).
