@@ -156,14 +156,20 @@ int ldap_filter_build(const char *tmpl, const char *value, char *out, size_t out
     return rc;
 }
 
+/* Usernames are plain ASCII uids. Anything else is refused before the
+ * directory sees it: LDAP matching folds Unicode spellings (no-break and
+ * fullwidth characters, the long s) onto an ASCII uid, which would let a
+ * respelling dodge the failed-login lock that counts per typed account. */
 static int username_acceptable(const char *u)
 {
     size_t n = strlen(u);
     if (n == 0 || n > USERNAME_MAX)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if (iscntrl((unsigned char)u[i]))
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)u[i];
+        if (!(isalnum(c) || c == '.' || c == '_' || c == '-' || c == '@'))
             return 0;
+    }
     return 1;
 }
 

@@ -753,6 +753,26 @@ def audit_verify(client):
             broken.get('reason') if broken is not None else None)
 
 
+def spread_logins(env, user, password, n, threads=4):
+    """n logins of `user` from `threads` concurrent clients, so that several
+    workers serve them; list of (request id, response)."""
+    out, lock = [], threading.Lock()
+
+    def run(k):
+        with Client(env) as c:
+            for _ in range(k):
+                request_id = 'itpm-spread-' + uuid.uuid4().hex
+                r = login(c, user, password, headers={'X-Request-Id': request_id})
+                with lock:
+                    out.append((request_id, r))
+    ts = [threading.Thread(target=run, args=(n // threads,)) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=60)
+    return out
+
+
 def log_pid_of(env, rid):
     """The worker pid the request log names for request id `rid`, or None."""
     try:

@@ -1,0 +1,158 @@
+"""Scope in the database (SPEC section 3: row-level security as well as the
+code). There is no project API yet, so this is shown where a forgotten
+filter would leak: an unfiltered `SELECT ... FROM projects` run as the
+daemon's own role, itpm_app, after itpm_set_context() for a caller.
+
+Test projects are inserted as the PostgreSQL superuser (who bypasses row
+security) in year 2001, and removed again afterwards."""
+
+import pytest
+
+import itpm_http as h
+
+YEAR = 2001
+# code serial -> (region, unit, classified)
+PROJECTS = {
+    1: ('321322', '321322-DATA', False),
+    2: ('321322', '321322-AGRI', False),
+    3: ('321322', '321322-AGRI', True),
+    4: ('321323', '321323-EDU', False),
+    5: ('321323', '321323-DATA', False),
+    6: ('321300', '321300-PSB', False),
+    7: ('321300', '321300-PSB', True),
+}
+
+
+def code(serial):
+    region = PROJECTS[serial][0]
+    return f'{region}-{YEAR}-{serial:05d}'
+
+
+ALL = {code(s): v for s, v in PROJECTS.items()}
+
+
+def superuser(env, sql):
+    return h.psql(env, sql, user='postgres')
+
+
+@pytest.fixture(scope='module')
+def projects(env):
+    values = ',\n'.join(
+        f"('{code(s)}', '{region}', '{unit}', {YEAR}, {s}, '范围测试项目 {s}', 'new', "
+        f"{'true' if classified else 'false'}, 100000)"
+        for s, (region, unit, classified) in PROJECTS.items())
+    cleanup = f"DELETE FROM projects WHERE year = {YEAR} AND code LIKE '%-{YEAR}-%'"
+    superuser(env, cleanup)
+    superuser(env, 'INSERT INTO projects (code, region, unit, year, serial, title, category, '
+                   f'classified, budget_requested_fen) VALUES {values}')
+    yield ALL
+    superuser(env, cleanup)
+
+
+def as_app(env, user, unit, region, roles, classified,
+           query='SELECT code, region, unit, classified FROM projects'):
+    """Rows of `query` (unfiltered by default) as itpm_app inside a
+    transaction with the caller's context, as tuples of strings."""
+    sql = (f"BEGIN;\nSELECT itpm_set_context('{user}', '{unit}', '{region}', '{roles}', "
+           f"{'true' if classified else 'false'});\n{query};\nCOMMIT;\n")
+    out = h.psql(env, sql, user=env.get('ITPM_PG_APP', 'itpm_app'))
+    return {tuple(l.strip().split('|')) for l in out.splitlines() if l.strip()}
+
+
+def ours(rows):
+    """The codes of this file's projects among rows."""
+    return {r[0] for r in rows if f'-{YEAR}-' in r[0]}
+
+
+def leaked(rows, allowed):
+    """Rows outside the caller's scope, whoever made them: allowed(code,
+    region, unit, classified) says what the caller may see."""
+    return {r for r in rows if not allowed(*r)}
+
+
+def test_county_admin_sees_only_their_county(env, projects):
+    rows = as_app(env, 'ca_shuyang', '321322-DATA', '321322', 'county_admin', False)
+    assert not leaked(rows, lambda c, r, u, cl: r == '321322' and cl == 'f'), rows
+    assert ours(rows) == {code(1), code(2)}
+
+
+def test_county_admin_cannot_read_another_county_by_code(env, projects):
+    rows = as_app(env, 'ca_siyang', '321323-DATA', '321323', 'county_admin', False,
+                  f"SELECT code FROM projects WHERE code = '{code(1)}' OR id > 0 AND "
+                  f"region = '321322'")
+    assert rows == set(), rows
+    rows = as_app(env, 'ca_siyang', '321323-DATA', '321323', 'county_admin', False)
+    assert ours(rows) == {code(4), code(5)}
+
+
+def test_submitter_sees_only_their_unit(env, projects):
+    rows = as_app(env, 'sub_agri', '321322-AGRI', '321322', 'submitter', False)
+    assert ours(rows) == {code(2)}, rows
+    assert not leaked(rows, lambda c, r, u, cl: u == '321322-AGRI' and cl == 'f'), rows
+    rows = as_app(env, 'cdo_edu_sy', '321323-EDU', '321323', 'cdo', False)
+    assert ours(rows) == {code(4)}, rows
+    assert not leaked(rows, lambda c, r, u, cl: u == '321323-EDU' and cl == 'f'), rows
+
+
+def test_county_reviewer_sees_their_county(env, projects):
+    rows = as_app(env, 'rev_shuyang', '321322-DATA', '321322', 'reviewer', False)
+    assert ours(rows) == {code(1), code(2)}, rows
+    assert not leaked(rows, lambda c, r, u, cl: r == '321322' and cl == 'f'), rows
+
+
+def test_city_reviewer_sees_all_regions(env, projects):
+    rows = as_app(env, 'rev_city2', '321300-DATA', '321300', 'reviewer', False)
+    assert ours(rows) == {c for c, v in ALL.items() if not v[2]}, rows
+    assert not leaked(rows, lambda c, r, u, cl: cl == 'f'), rows
+    rows = as_app(env, 'dir_city', '321300-DATA', '321300', 'director', True)
+    assert ours(rows) == set(ALL), rows
+
+
+def test_classified_project_needs_the_clearance(env, projects):
+    rows = as_app(env, 'sub_agri', '321322-AGRI', '321322', 'submitter', True)
+    assert ours(rows) == {code(2), code(3)}, rows
+    rows = as_app(env, 'ca_shuyang', '321322-DATA', '321322', 'county_admin', True)
+    assert ours(rows) == {code(1), code(2), code(3)}, rows
+    rows = as_app(env, 'auditor1', '321300-DATA', '321300', 'auditor', False)
+    assert ours(rows) == {c for c, v in ALL.items() if not v[2]}, rows
+    assert not leaked(rows, lambda c, r, u, cl: cl == 'f'), rows
+
+
+@pytest.mark.parametrize('roles', ['expert', 'evaluator', 'joint_reviewer', ''])
+def test_roles_without_a_scope_see_nothing_yet(env, projects, roles):
+    """Experts, evaluators and joint reviewers see assigned projects only;
+    none of this file's projects is assigned to anyone (other tests may
+    assign theirs)."""
+    rows = as_app(env, 'expert7', '321322-DATA', '321322', roles, True)
+    assert ours(rows) == set(), rows
+    if roles == '':
+        assert rows == set(), rows
+
+
+def test_no_context_sees_nothing(env, projects):
+    app = env.get('ITPM_PG_APP', 'itpm_app')
+    assert h.psql(env, 'SELECT code FROM projects', user=app) == ''
+    # The context lasts one transaction: nothing after COMMIT.
+    out = h.psql(env, "BEGIN;\nSELECT itpm_set_context('auditor1', '321300-DATA', '321300', "
+                      "'auditor', true);\nCOMMIT;\nSELECT code FROM projects;\n", user=app)
+    assert out.strip() == '', out
+
+
+def test_writes_stay_in_scope(env, projects):
+    app = env.get('ITPM_PG_APP', 'itpm_app')
+    ctx = ("SELECT itpm_set_context('ca_shuyang', '321322-DATA', '321322', "
+           "'county_admin', false);\n")
+    out = h.psql(env, f"BEGIN;\n{ctx}UPDATE projects SET title = 'x' WHERE code = '{code(4)}' "
+                      "RETURNING code;\nROLLBACK;\n", user=app)
+    assert out.strip() == '', f'county admin of 321322 updated {code(4)}: {out}'
+    r = h.psql_run(env, f"BEGIN;\n{ctx}INSERT INTO projects (code, region, unit, year, serial, "
+                        f"title, category, budget_requested_fen) VALUES ('321323-{YEAR}-00099', "
+                        f"'321323', '321323-EDU', {YEAR}, 99, 'x', 'new', 1);\nROLLBACK;\n",
+                   user=app)
+    assert r.returncode != 0 and 'row-level security' in r.stderr, \
+        f'insert into another county: rc {r.returncode}: {r.stdout} {r.stderr}'
+    r = h.psql_run(env, "BEGIN;\nSELECT itpm_set_context('auditor1', '321300-DATA', '321300', "
+                        f"'auditor,admin', true);\nUPDATE projects SET title = 'x' WHERE code = "
+                        f"'{code(6)}' RETURNING code;\nROLLBACK;\n", user=app)
+    assert r.returncode == 0 and r.stdout.strip() == '', \
+        f'the read-only roles changed a project: {r.stdout} {r.stderr}'
