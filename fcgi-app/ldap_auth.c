@@ -156,10 +156,11 @@ int ldap_filter_build(const char *tmpl, const char *value, char *out, size_t out
     return rc;
 }
 
-/* Usernames are plain ASCII uids. Anything else is refused before the
- * directory sees it: LDAP matching folds Unicode spellings (no-break and
- * fullwidth characters, the long s) onto an ASCII uid, which would let a
- * respelling dodge the failed-login lock that counts per typed account. */
+/* Usernames are printable ASCII without spaces. Anything else is refused
+ * before the directory sees it: LDAP matching folds Unicode spellings
+ * (no-break and fullwidth characters, the long s) and runs of spaces onto an
+ * ASCII uid, which would let a respelling dodge the failed-login lock that
+ * counts per typed account. ASCII punctuation goes through, escaped. */
 static int username_acceptable(const char *u)
 {
     size_t n = strlen(u);
@@ -167,7 +168,7 @@ static int username_acceptable(const char *u)
         return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)u[i];
-        if (!(isalnum(c) || c == '.' || c == '_' || c == '-' || c == '@'))
+        if (c <= 0x20 || c >= 0x7f)
             return 0;
     }
     return 1;
