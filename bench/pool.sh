@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2317  # cleanup and stop_pid run from traps
+# shellcheck disable=SC2317  # cleanup runs from traps
 # bench/pool.sh — the pool benchmark: itpmd against a bare libfcgi + libpq
 # baseline (bench/baseline.c) with the same worker count behind a second nginx
 # rendered from the same template; then worker RSS over 100,000 requests.
@@ -10,6 +10,8 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 REPO=$(cd "$BENCH_DIR/.." && pwd -P)
 # shellcheck source=../scripts/lib.sh
 . "$REPO/scripts/lib.sh"
+# shellcheck source=lib.sh
+. "$BENCH_DIR/lib.sh"
 ITPM_LOG_TAG=bench
 
 DURATION=${BENCH_DURATION:-10s}
@@ -31,37 +33,26 @@ WORK=""
 OWN_STACK=""
 BASE_PID=""
 NGINX_PID=""
-WRK_PID=""
 FAILED=0
+DONE=""
 
 # ---------------------------------------------------------------- cleanup
-
-# Everything this script started is stopped by the PID it recorded.
-stop_pid() { # NAME PID
-    local name=$1 pid=$2 i
-    [ -n "$pid" ] && itpm_pid_alive "$pid" || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        itpm_pid_alive "$pid" || return 0
-        sleep 0.1
-    done
-    itpm_log "$name (pid $pid) still running, sending KILL"
-    kill -KILL "$pid" 2>/dev/null || true
-}
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     set +e
-    stop_pid wrk "$WRK_PID"
-    stop_pid nginx "$NGINX_PID"
-    stop_pid baseline "$BASE_PID"
+    bench_stop_pid wrk "$WRK_PID"
+    bench_stop_pid nginx "$NGINX_PID"
+    bench_stop_pid baseline "$BASE_PID"
     if [ -n "$OWN_STACK" ]; then
         ITPM_LOG_TAG=bench "$REPO/scripts/stack" down "$OWN_STACK" >/dev/null 2>&1
     fi
     if [ -n "$WORK" ]; then
-        # Kept for a look after a failure (not after Ctrl-C) or on request.
-        if { [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ "$rc" -ne 143 ]; } || [ -n "${BENCH_KEEP:-}" ]; then
+        # Kept for a look after an error (not after Ctrl-C, nor after a
+        # complete run that missed a target) or on request.
+        if { [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ "$rc" -ne 143 ] && [ -z "$DONE" ]; } ||
+            [ -n "${BENCH_KEEP:-}" ]; then
             itpm_log "work files kept in $WORK"
         else
             rm -rf "$WORK"
@@ -75,55 +66,13 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- helpers
 
-# to_ms VALUE: wrk's latency (e.g. 812.00us, 3.21ms, 1.02s, 2.00m) in ms.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-        printf "%.3f", n }'
-}
-
-# wrk_parse FILE: prints "REQ_PER_S P99_MS REQUESTS ERRORS" from wrk's output;
-# ERRORS counts non-2xx/3xx answers and socket errors.
-wrk_parse() {
-    local rps p99 reqs errs
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$1")
-    p99=$(awk '$1 == "99%" { print $2 }' "$1")
-    reqs=$(awk '/ requests in / { print $1 }' "$1")
-    errs=$(awk '/Non-2xx or 3xx responses:/ { e += $NF }
-                /Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
-                END { print e + 0 }' "$1")
-    if [ -z "$rps" ] || [ -z "$reqs" ]; then
-        cat "$1" >&2
-        itpm_die "cannot parse wrk output $1"
-    fi
-    # Without --latency wrk prints no percentiles.
-    if [ -n "$p99" ]; then p99=$(to_ms "$p99"); else p99=nan; fi
-    printf '%s %s %s %s\n' "$rps" "$p99" "$reqs" "$errs"
-}
-
-# run_wrk OUT ARGS...: wrk in the background (so the traps can stop it).
-run_wrk() {
-    local out=$1
-    shift
-    wrk "$@" >"$out" 2>&1 &
-    WRK_PID=$!
-    wait "$WRK_PID" || { cat "$out" >&2; itpm_die "wrk failed: $*"; }
-    WRK_PID=""
-}
-
-# children PID: the worker pids of a pool master, sorted.
-children() {
-    ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' | sort -n || true
-}
-
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # snapshot MASTER FILE: one "PID RSS_KIB" line per worker.
 snapshot() {
     local pid
     : >"$2"
-    for pid in $(children "$1"); do
+    for pid in $(bench_children "$1"); do
         printf '%s %s\n' "$pid" "$(rss_kib "$pid")" >>"$2"
     done
 }
@@ -183,7 +132,8 @@ chmod 0755 "$WORK"
 if [ -z "${ITPM_ENV:-}" ]; then
     if [ -z "${ITPM_BIN:-}" ] && [ -z "${BENCH_NO_BUILD:-}" ]; then
         itpm_log "building $REPO/build (Release)"
-        itpm_build "$REPO/build" -DCMAKE_BUILD_TYPE=Release
+        # Its progress goes to stderr: stdout carries only the fixed-format lines.
+        itpm_build "$REPO/build" -DCMAKE_BUILD_TYPE=Release >&2
     fi
     # The same workers must serve all the RSS run's requests: no recycling.
     export ITPM_CONF_EXTRA="${ITPM_CONF_EXTRA:-}"$'\n[server]\nmax_requests = 0\n'
@@ -209,7 +159,7 @@ fi
 MASTER=$(itpm_read_pid "$ITPM_PIDFILE") || itpm_die "no itpmd pid in $ITPM_PIDFILE"
 itpm_pid_alive "$MASTER" || itpm_die "itpmd (pid $MASTER) is not running"
 WORKERS=$(itpm_ini_get "$ITPM_CONF" server workers 4)
-LIVE=$(children "$MASTER" | wc -l)
+LIVE=$(bench_children "$MASTER" | wc -l)
 [ "$LIVE" -eq "$WORKERS" ] || itpm_log "warning: $ITPM_CONF says workers = $WORKERS, master $MASTER has $LIVE children"
 MAX_REQUESTS=$(itpm_ini_get "$ITPM_CONF" server max_requests 10000)
 
@@ -279,7 +229,7 @@ for ep in healthz regions; do
     for who in itpmd baseline; do
         hdr=()
         [ "$ep" = healthz ] || hdr=("${REG_H[@]}")
-        run_wrk "$WORK/warmup.out" -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${hdr[@]}" "${URLS[$who]}${PATHS[$ep]}"
+        bench_run_wrk "$WORK/warmup.out" -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${hdr[@]}" "${URLS[$who]}${PATHS[$ep]}"
     done
 done
 
@@ -293,8 +243,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
         out="$WORK/wrk-$ep-$who-$r.out"
         hdr=()
         [ "$ep" = healthz ] || hdr=("${REG_H[@]}")
-        run_wrk "$out" -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "${URLS[$who]}${PATHS[$ep]}"
-        printf '%s %s %s\n' "$ep" "$who" "$(wrk_parse "$out")" >>"$RESULTS"
+        bench_run_wrk "$out" -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "${URLS[$who]}${PATHS[$ep]}"
+        printf '%s %s %s\n' "$ep" "$who" "$(bench_wrk_parse "$out")" >>"$RESULTS"
     done
 done
 
@@ -327,13 +277,13 @@ rss_run() {
     local name=$1 master=$2 url=$3 first last
     first="$WORK/rss-$name-first"
     last="$WORK/rss-$name-last"
-    run_wrk "$WORK/rss-$name-1.out" -t1 -c"$CONNS" -d600s -s "$BENCH_DIR/count.lua" "${REG_H[@]}" "$url" -- "$RSS_FIRST"
+    bench_run_wrk "$WORK/rss-$name-1.out" -t1 -c"$CONNS" -d600s -s "$BENCH_DIR/count.lua" "${REG_H[@]}" "$url" -- "$RSS_FIRST"
     snapshot "$master" "$first"
-    run_wrk "$WORK/rss-$name-2.out" -t1 -c"$CONNS" -d600s -s "$BENCH_DIR/count.lua" "${REG_H[@]}" "$url" -- $((RSS_TOTAL - RSS_FIRST))
+    bench_run_wrk "$WORK/rss-$name-2.out" -t1 -c"$CONNS" -d600s -s "$BENCH_DIR/count.lua" "${REG_H[@]}" "$url" -- $((RSS_TOTAL - RSS_FIRST))
     snapshot "$master" "$last"
     local n1 n2 e1 e2
-    read -r _ _ n1 e1 < <(wrk_parse "$WORK/rss-$name-1.out")
-    read -r _ _ n2 e2 < <(wrk_parse "$WORK/rss-$name-2.out")
+    read -r _ _ n1 e1 < <(bench_wrk_parse "$WORK/rss-$name-1.out")
+    read -r _ _ n2 e2 < <(bench_wrk_parse "$WORK/rss-$name-2.out")
     awk -v name="$name" -v n1="$n1" -v n2="$n2" -v errs=$((e1 + e2)) \
         -v maxk="$RSS_MAX_KIB" -v growk="$RSS_GROWTH_KIB" '
         FNR == NR { a[$1] = $2; na++; next }
@@ -354,12 +304,12 @@ rss_run() {
 
 # Fresh itpmd workers: HUP replaces them one by one (contract); wait until
 # none of the old pids is left.
-OLD=$(children "$MASTER" | tr '\n' ' ')
+OLD=$(bench_children "$MASTER" | tr '\n' ' ')
 kill -HUP "$MASTER"
 fresh=""
 for ((i = 0; i < 300; i++)); do
     sleep 0.1
-    now=$(children "$MASTER")
+    now=$(bench_children "$MASTER")
     [ "$(printf '%s\n' "$now" | grep -c .)" -eq "$WORKERS" ] || continue
     stale=0
     for p in $OLD; do printf '%s\n' "$now" | grep -qx "$p" && stale=1; done
@@ -382,4 +332,5 @@ if [ "$FAILED" -eq 0 ]; then
 else
     echo "targets: ratio >= $RATIO_MIN on both, worker RSS <= $(mib "$RSS_MAX_KIB") MiB, growth <= $RSS_GROWTH_KIB KiB: FAIL"
 fi
+DONE=1
 exit "$FAILED"

@@ -27,7 +27,10 @@ CREATE INDEX audit_log_object ON audit_log (object, id);
 CREATE FUNCTION audit_record_hash(p_prev bytea, p_id bigint, p_at timestamptz, p_actor text,
                                   p_role text, p_addr text, p_rid text, p_action text,
                                   p_object text, p_summary text)
-RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+-- STABLE, not IMMUTABLE: to_char() is stable, and a function declared with a
+-- stronger volatility than its body is never inlined (its body would be
+-- planned again on every audited write).
+RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT sha256(p_prev || convert_to(
         length(p_id::text) || ':' || p_id::text ||
         length(to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')) || ':' ||
@@ -114,25 +117,35 @@ CREATE TABLE login_failures (
 );
 CREATE INDEX login_failures_user ON login_failures (username, at);
 CREATE INDEX login_failures_addr ON login_failures (client_addr, at);
+CREATE INDEX login_failures_at ON login_failures (at);
 
 -- Seconds the caller must wait (0 = may try): an account or address with
 -- `limit` failures inside the window stays locked until a window has passed
 -- since its last failure.
+-- PL/pgSQL keeps its plans between calls (a SECURITY DEFINER SQL function
+-- is planned again on each one).
 CREATE FUNCTION login_throttle(p_user text, p_addr text, p_user_limit integer,
                                p_addr_limit integer, p_window integer)
-RETURNS integer LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT greatest(
-        (SELECT CASE WHEN count(*) >= p_user_limit
-                     THEN ceil(extract(epoch FROM max(at) + make_interval(secs => p_window) - now()))::integer
-                     ELSE 0 END
-           FROM login_failures
-          WHERE username = lower(left(p_user, 256)) AND at > now() - make_interval(secs => p_window)),
-        (SELECT CASE WHEN count(*) >= p_addr_limit
-                     THEN ceil(extract(epoch FROM max(at) + make_interval(secs => p_window) - now()))::integer
-                     ELSE 0 END
-           FROM login_failures
-          WHERE client_addr = p_addr AND at > now() - make_interval(secs => p_window)),
-        0)
+RETURNS integer LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    v_since timestamptz := now() - make_interval(secs => p_window);
+    v_count bigint;
+    v_last timestamptz;
+    v_wait integer := 0;
+BEGIN
+    SELECT count(*), max(at) INTO v_count, v_last FROM login_failures
+     WHERE username = lower(left(p_user, 256)) AND at > v_since;
+    IF v_count >= p_user_limit THEN
+        v_wait := ceil(extract(epoch FROM v_last + make_interval(secs => p_window) - now()));
+    END IF;
+    SELECT count(*), max(at) INTO v_count, v_last FROM login_failures
+     WHERE client_addr = p_addr AND at > v_since;
+    IF v_count >= p_addr_limit THEN
+        v_wait := greatest(v_wait, ceil(extract(epoch FROM v_last
+                                                + make_interval(secs => p_window) - now()))::integer);
+    END IF;
+    RETURN greatest(v_wait, 0);
+END
 $$;
 
 CREATE FUNCTION login_failed(p_user text, p_addr text, p_rid text, p_reason text)

@@ -1,0 +1,70 @@
+# bench/lib.sh — helpers shared by the benchmark drivers (pool.sh,
+# identity.sh). Sourced after scripts/lib.sh. A driver's cleanup trap stops
+# WRK_PID, the wrk run_wrk has in flight.
+# shellcheck shell=bash
+
+WRK_PID=""
+
+# bench_stop_pid NAME PID: TERM, up to 5 s, then KILL; only that pid.
+bench_stop_pid() {
+    local name=$1 pid=$2 i
+    [ -n "$pid" ] && itpm_pid_alive "$pid" || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        itpm_pid_alive "$pid" || return 0
+        sleep 0.1
+    done
+    itpm_log "$name (pid $pid) still running, sending KILL"
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# bench_to_ms VALUE: wrk's latency (e.g. 812.00us, 3.21ms, 1.02s, 2.00m) in ms.
+bench_to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        printf "%.3f", n }'
+}
+
+# bench_seconds DURATION: wrk's duration (10, 10s, 2m, 1h) in seconds.
+bench_seconds() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "m") n *= 60; else if (u == "h") n *= 3600
+        else if (u != "" && u != "s") { print "bad" > "/dev/stderr"; exit 1 }
+        printf "%g", n }'
+}
+
+# bench_wrk_parse FILE: prints "REQ_PER_S P99_MS REQUESTS ERRORS" from wrk's
+# output; ERRORS counts non-2xx/3xx answers and socket errors.
+bench_wrk_parse() {
+    local rps p99 reqs errs
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$1")
+    p99=$(awk '$1 == "99%" { print $2 }' "$1")
+    reqs=$(awk '/ requests in / { print $1 }' "$1")
+    errs=$(awk '/Non-2xx or 3xx responses:/ { e += $NF }
+                /Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
+                END { print e + 0 }' "$1")
+    if [ -z "$rps" ] || [ -z "$reqs" ]; then
+        cat "$1" >&2
+        itpm_die "cannot parse wrk output $1"
+    fi
+    # Without --latency wrk prints no percentiles.
+    if [ -n "$p99" ]; then p99=$(bench_to_ms "$p99"); else p99=nan; fi
+    printf '%s %s %s %s\n' "$rps" "$p99" "$reqs" "$errs"
+}
+
+# bench_run_wrk OUT ARGS...: wrk in the background (so the traps can stop it).
+bench_run_wrk() {
+    local out=$1
+    shift
+    wrk "$@" >"$out" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID" || { cat "$out" >&2; itpm_die "wrk failed: $*"; }
+    WRK_PID=""
+}
+
+# bench_children PID: the child pids of a process, sorted.
+bench_children() {
+    ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' | sort -n || true
+}
