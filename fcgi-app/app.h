@@ -8,6 +8,7 @@
 #include "ldap_auth.h"
 #include "router.h"
 #include "scoreboard.h"
+#include "xml_out.h"
 
 #include <sys/types.h>
 
@@ -23,7 +24,13 @@ typedef struct app {
 extern const route_t app_routes[];
 extern const size_t app_nroutes;
 
-/* Answers the problem for a failed database call (503 or 500). */
+/* Answers the problem for a failed database call (4xx for a refusal, 503
+ * when the database is down, 500 otherwise). */
 void app_db_problem(request_t *req, response_t *res, db_status_t status);
+/* The authenticated caller's scope, for db_query_as and db_batch_as. */
+void app_actor(request_t *req, db_actor_t *actor);
+/* Finishes x and answers it with status as application/xml (500 if the
+ * document could not be written). */
+int app_send_xml(request_t *req, response_t *res, xml_out_t *x, int status);
 
 #endif

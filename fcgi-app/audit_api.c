@@ -27,18 +27,6 @@ static const db_stmt_t stmt_audit_list = {
 static const db_stmt_t stmt_audit_verify = {
     "audit_verify", "SELECT records, first_broken, reason FROM audit_verify()", 0, 1};
 
-static int send_xml(request_t *req, response_t *res, xml_out_t *x)
-{
-    const char *body;
-    size_t len;
-    if (xml_out_finish(x, &body, &len) < 0) {
-        problem_simple(req->arena, res, 500, "the response could not be written", NULL);
-        return -1;
-    }
-    response_body(res, 200, "application/xml; charset=utf-8", body, len);
-    return 0;
-}
-
 /* A positive integer query parameter within [1, max]; def when absent. */
 static int int_param(request_t *req, const char *name, long long def, long long max,
                      long long *out)
@@ -87,7 +75,7 @@ int handle_audit_list(request_t *req, response_t *res)
             xml_out_text_elem(x, fields[f], PQgetvalue(rs, i, f + 1));
         xml_out_end(x);
     }
-    return send_xml(req, res, x);
+    return app_send_xml(req, res, x, 200);
 }
 
 int handle_audit_verify(request_t *req, response_t *res)
@@ -108,5 +96,5 @@ int handle_audit_verify(request_t *req, response_t *res)
         xml_out_attr(x, "reason", PQgetvalue(rs, 0, 2));
         xml_out_end(x);
     }
-    return send_xml(req, res, x);
+    return app_send_xml(req, res, x, 200);
 }

@@ -42,28 +42,6 @@ static const db_stmt_t stmt_expert_put = {
 
 static const char *const xml_types[] = {"application/xml", "text/xml", NULL};
 
-static void actor_of(request_t *req, db_actor_t *actor)
-{
-    const user_t *u = req->user;
-    actor->user_id = u->id;
-    actor->unit = u->unit;
-    actor->region = u->region;
-    actor->roles = roles_format(req->arena, u->roles);
-    actor->classified = u->classified;
-}
-
-static int send_doc(request_t *req, response_t *res, xml_out_t *x)
-{
-    const char *body;
-    size_t len;
-    if (xml_out_finish(x, &body, &len) < 0) {
-        problem_simple(req->arena, res, 500, "the response could not be written", NULL);
-        return -1;
-    }
-    response_body(res, 200, "application/xml; charset=utf-8", body, len);
-    return 0;
-}
-
 static PGresult *read_table(request_t *req, response_t *res, const db_stmt_t *stmt)
 {
     db_status_t status;
@@ -94,7 +72,7 @@ int handle_config_windows_get(request_t *req, response_t *res)
         xml_out_attr(x, "closes", PQgetvalue(rs, i, 3));
         xml_out_end(x);
     }
-    return send_doc(req, res, x);
+    return app_send_xml(req, res, x, 200);
 }
 
 int handle_config_thresholds_get(request_t *req, response_t *res)
@@ -114,7 +92,7 @@ int handle_config_thresholds_get(request_t *req, response_t *res)
         xml_out_attr(x, "trialDays", PQgetvalue(rs, i, 6));
         xml_out_end(x);
     }
-    return send_doc(req, res, x);
+    return app_send_xml(req, res, x, 200);
 }
 
 int handle_config_experts_get(request_t *req, response_t *res)
@@ -146,7 +124,7 @@ int handle_config_experts_get(request_t *req, response_t *res)
         }
         xml_out_end(x);
     }
-    return send_doc(req, res, x);
+    return app_send_xml(req, res, x, 200);
 }
 
 /* Parses the PUT body with root `root`; the entries are its element children. */
@@ -180,7 +158,7 @@ static int apply_entries(request_t *req, response_t *res, const db_stmt_t *stmt,
     if (n == 0)
         return 0;
     db_actor_t actor;
-    actor_of(req, &actor);
+    app_actor(req, &actor);
     const db_stmt_t *stmts[DB_MAX_BATCH];
     PGresult *out[DB_MAX_BATCH];
     for (size_t i = 0; i < n; i++)

@@ -106,16 +106,6 @@ static const db_stmt_t stmt_events = {
 
 static const char *const xml_types[] = {"application/xml", "text/xml", NULL};
 
-static void actor_of(request_t *req, db_actor_t *actor)
-{
-    const user_t *u = req->user;
-    actor->user_id = u->id;
-    actor->unit = u->unit;
-    actor->region = u->region;
-    actor->roles = roles_format(req->arena, u->roles);
-    actor->classified = u->classified;
-}
-
 static int code_valid(const char *code)
 {
     static const char shape[] = "999999-9999-99999";
@@ -236,18 +226,6 @@ static void project_write(xml_out_t *x, arena_t *a, const PGresult *rs, int row,
     xml_out_text_elem(x, "updated", cell(rs, row, C_UPDATED));
 }
 
-static int send_doc(request_t *req, response_t *res, xml_out_t *x, int status)
-{
-    const char *body;
-    size_t len;
-    if (xml_out_finish(x, &body, &len) < 0) {
-        problem_simple(req->arena, res, 500, "the response could not be written", NULL);
-        return -1;
-    }
-    response_body(res, status, "application/xml; charset=utf-8", body, len);
-    return 0;
-}
-
 /* Answers with the project read back in the same transaction. */
 static int send_project(request_t *req, response_t *res, const PGresult *rs,
                         const PGresult *rs_res, int status)
@@ -262,7 +240,7 @@ static int send_project(request_t *req, response_t *res, const PGresult *rs,
     if (status == 201)
         response_header(res, "Location",
                         arena_printf(req->arena, "/api/v1/projects/%s", cell(rs, 0, C_CODE)));
-    return send_doc(req, res, doc, status);
+    return app_send_xml(req, res, doc, status);
 }
 
 /* The version in If-Match ("3", 3 or W/"3"); NULL with 428 or 412 set. */
@@ -306,6 +284,26 @@ static int read_declaration(request_t *req, response_t *res, declaration_t *d)
     return 0;
 }
 
+/* Runs a write (create, update, transition) and reads the project back in
+ * the same transaction: one round trip. code NULL = the project the write
+ * just created. */
+static int write_and_read_back(request_t *req, response_t *res, const db_stmt_t *write,
+                               const char *const *values, const char *code, int status)
+{
+    const char *by_code[] = {code};
+    const db_stmt_t *stmts[] = {write, &stmt_get, &stmt_resources};
+    const char *const *batch[] = {values, by_code, by_code};
+    PGresult *out[3];
+    db_actor_t actor;
+    app_actor(req, &actor);
+    db_status_t st;
+    if (db_batch_as(req->app->db, req->arena, &actor, stmts, batch, 3, out, &st) < 0) {
+        app_db_problem(req, res, st);
+        return -1;
+    }
+    return send_project(req, res, out[1], out[2], status);
+}
+
 int handle_project_create(request_t *req, response_t *res)
 {
     declaration_t d;
@@ -318,18 +316,7 @@ int handle_project_create(request_t *req, response_t *res)
                             d.contact_email, d.summary, d.res_code, d.res_name, d.res_source,
                             d.res_share, d.res_frequency, d.res_aggregated, req->remote_addr,
                             req->request_id};
-    const char *by_last[] = {NULL};
-    const db_stmt_t *stmts[] = {&stmt_create, &stmt_get, &stmt_resources};
-    const char *const *values[] = {create, by_last, by_last};
-    PGresult *out[3];
-    db_actor_t actor;
-    actor_of(req, &actor);
-    db_status_t status;
-    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 3, out, &status) < 0) {
-        app_db_problem(req, res, status);
-        return -1;
-    }
-    return send_project(req, res, out[1], out[2], 201);
+    return write_and_read_back(req, res, &stmt_create, create, NULL, 201);
 }
 
 int handle_project_get(request_t *req, response_t *res)
@@ -344,7 +331,7 @@ int handle_project_get(request_t *req, response_t *res)
     const char *const *values[] = {by_code, by_code};
     PGresult *out[2];
     db_actor_t actor;
-    actor_of(req, &actor);
+    app_actor(req, &actor);
     db_status_t status;
     if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 2, out, &status) < 0) {
         app_db_problem(req, res, status);
@@ -373,18 +360,7 @@ int handle_project_update(request_t *req, response_t *res)
                             d.contact_email, d.summary, d.unit, d.res_code, d.res_name,
                             d.res_source, d.res_share, d.res_frequency, d.res_aggregated,
                             req->remote_addr, req->request_id};
-    const char *by_code[] = {code};
-    const db_stmt_t *stmts[] = {&stmt_update, &stmt_get, &stmt_resources};
-    const char *const *values[] = {update, by_code, by_code};
-    PGresult *out[3];
-    db_actor_t actor;
-    actor_of(req, &actor);
-    db_status_t status;
-    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 3, out, &status) < 0) {
-        app_db_problem(req, res, status);
-        return -1;
-    }
-    return send_project(req, res, out[1], out[2], 200);
+    return write_and_read_back(req, res, &stmt_update, update, code, 200);
 }
 
 /* A query parameter that must be a non-negative integer within max. */
@@ -425,7 +401,7 @@ int handle_project_list(request_t *req, response_t *res)
     const char *const *batch[] = {values, count_values};
     PGresult *out[2];
     db_actor_t actor;
-    actor_of(req, &actor);
+    app_actor(req, &actor);
     db_status_t status;
     if (db_batch_as(req->app->db, req->arena, &actor, stmts, batch, 2, out, &status) < 0) {
         app_db_problem(req, res, status);
@@ -448,7 +424,7 @@ int handle_project_list(request_t *req, response_t *res)
         project_write(x, req->arena, rs, i, NULL);
         xml_out_end(x);
     }
-    return send_doc(req, res, x, 200);
+    return app_send_xml(req, res, x, 200);
 }
 
 int handle_project_transition(request_t *req, response_t *res)
@@ -481,18 +457,7 @@ int handle_project_transition(request_t *req, response_t *res)
                         xml_child_text(req->arena, root, "reason"), amount_fen,
                         xml_child_text(req->arena, root, "listYear"), req->remote_addr,
                         req->request_id};
-    const char *by_code[] = {code};
-    const db_stmt_t *stmts[] = {&stmt_transition, &stmt_get, &stmt_resources};
-    const char *const *values[] = {tr, by_code, by_code};
-    PGresult *out[3];
-    db_actor_t actor;
-    actor_of(req, &actor);
-    db_status_t status;
-    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 3, out, &status) < 0) {
-        app_db_problem(req, res, status);
-        return -1;
-    }
-    return send_project(req, res, out[1], out[2], 200);
+    return write_and_read_back(req, res, &stmt_transition, tr, code, 200);
 }
 
 int handle_project_events(request_t *req, response_t *res)
@@ -507,7 +472,7 @@ int handle_project_events(request_t *req, response_t *res)
     const char *const *values[] = {by_code, by_code};
     PGresult *out[2];
     db_actor_t actor;
-    actor_of(req, &actor);
+    app_actor(req, &actor);
     db_status_t status;
     if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 2, out, &status) < 0) {
         app_db_problem(req, res, status);
@@ -535,5 +500,5 @@ int handle_project_events(request_t *req, response_t *res)
         xml_out_text_elem(x, "listYear", cell(rs, i, 9));
         xml_out_end(x);
     }
-    return send_doc(req, res, x, 200);
+    return app_send_xml(req, res, x, 200);
 }

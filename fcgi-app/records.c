@@ -61,34 +61,12 @@ static const char *const attachment_kinds[] = {
     "secrecy_review",    "implementation_plan", "acceptance_report", "test_report",
     "security_assessment", "filing_document", "other",              NULL};
 
-static void actor_of(request_t *req, db_actor_t *actor)
-{
-    const user_t *u = req->user;
-    actor->user_id = u->id;
-    actor->unit = u->unit;
-    actor->region = u->region;
-    actor->roles = roles_format(req->arena, u->roles);
-    actor->classified = u->classified;
-}
-
-static int send_doc(request_t *req, response_t *res, xml_out_t *x, int status)
-{
-    const char *body;
-    size_t len;
-    if (xml_out_finish(x, &body, &len) < 0) {
-        problem_simple(req->arena, res, 500, "the response could not be written", NULL);
-        return -1;
-    }
-    response_body(res, status, "application/xml; charset=utf-8", body, len);
-    return 0;
-}
-
 /* Runs one write and answers 404 when the project is out of sight. */
 static int run(request_t *req, response_t *res, const db_stmt_t *stmt, const char *const *values,
                PGresult **out)
 {
     db_actor_t actor;
-    actor_of(req, &actor);
+    app_actor(req, &actor);
     db_status_t status;
     *out = db_query_as(req->app->db, req->arena, &actor, stmt, values, &status);
     if (*out == NULL) {
@@ -200,14 +178,14 @@ int handle_attachment_upload(request_t *req, response_t *res)
     attachment_write(x, rs, 0);
     response_header(res, "Location",
                     arena_printf(req->arena, "/api/v1/projects/%s/attachments/%s", code, id));
-    return send_doc(req, res, x, 201);
+    return app_send_xml(req, res, x, 201);
 }
 
 int handle_attachment_list(request_t *req, response_t *res)
 {
     const char *code = req->params[0];
     db_actor_t actor;
-    actor_of(req, &actor);
+    app_actor(req, &actor);
     const char *by_code[] = {code};
     const char *meta[] = {code, NULL};
     const db_stmt_t *stmts[] = {&stmt_project_exists, &stmt_attachment_meta};
@@ -229,7 +207,7 @@ int handle_attachment_list(request_t *req, response_t *res)
         attachment_write(x, out[1], i);
         xml_out_end(x);
     }
-    return send_doc(req, res, x, 200);
+    return app_send_xml(req, res, x, 200);
 }
 
 static void unescape_free(void *p)
@@ -296,7 +274,7 @@ static int send_experts(request_t *req, response_t *res, const char *code, int s
             xml_out_text_elem(x, "opinion", PQgetvalue(rs, i, 4));
         xml_out_end(x);
     }
-    return send_doc(req, res, x, status);
+    return app_send_xml(req, res, x, status);
 }
 
 int handle_experts_list(request_t *req, response_t *res)
@@ -376,5 +354,5 @@ int handle_signoff(request_t *req, response_t *res)
     xml_out_attr(x, "unit", req->user->unit);
     xml_out_attr(x, "by", req->user->id);
     xml_out_text_elem(x, "opinion", values[2]);
-    return send_doc(req, res, x, 201);
+    return app_send_xml(req, res, x, 201);
 }

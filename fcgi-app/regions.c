@@ -28,18 +28,6 @@ static void region_attrs(xml_out_t *x, const PGresult *rs, int row)
         xml_out_attr(x, "parent", PQgetvalue(rs, row, 3));
 }
 
-static int send_xml(request_t *req, response_t *res, xml_out_t *x)
-{
-    const char *body;
-    size_t len;
-    if (xml_out_finish(x, &body, &len) < 0) {
-        problem_simple(req->arena, res, 500, "the response could not be written", NULL);
-        return -1;
-    }
-    response_body(res, 200, "application/xml; charset=utf-8", body, len);
-    return 0;
-}
-
 int handle_regions_list(request_t *req, response_t *res)
 {
     db_status_t status;
@@ -54,7 +42,7 @@ int handle_regions_list(request_t *req, response_t *res)
         region_attrs(x, rs, i);
         xml_out_end(x);
     }
-    return send_xml(req, res, x);
+    return app_send_xml(req, res, x, 200);
 }
 
 static int region_code_valid(const char *code)
@@ -99,5 +87,5 @@ int handle_region_get(request_t *req, response_t *res)
         xml_out_end(x);
     }
     xml_out_end(x);
-    return send_xml(req, res, x);
+    return app_send_xml(req, res, x, 200);
 }

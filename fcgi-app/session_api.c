@@ -47,14 +47,7 @@ static int session_xml(request_t *req, response_t *res, const user_t *u, int sta
         xml_out_text_elem(x, "csrfToken", u->csrf);
     if (u->expires[0] != '\0')
         xml_out_text_elem(x, "expires", u->expires);
-    const char *body;
-    size_t len;
-    if (xml_out_finish(x, &body, &len) < 0) {
-        problem_simple(req->arena, res, 500, "the response could not be written", NULL);
-        return -1;
-    }
-    response_body(res, status, "application/xml; charset=utf-8", body, len);
-    return 0;
+    return app_send_xml(req, res, x, status);
 }
 
 /* Records a failed login (throttle count and audit) in one transaction. */

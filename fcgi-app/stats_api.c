@@ -50,9 +50,8 @@ static void group(xml_out_t *x, arena_t *a, const char *list, const char *item,
 
 int handle_stats_overview(request_t *req, response_t *res)
 {
-    const user_t *u = req->user;
-    db_actor_t actor = {u->id, u->unit, u->region, roles_format(req->arena, u->roles),
-                        u->classified};
+    db_actor_t actor;
+    app_actor(req, &actor);
     const db_stmt_t *stmts[] = {&stmt_by_stage, &stmt_by_region, &stmt_by_unit};
     const char *const *values[] = {NULL, NULL, NULL};
     PGresult *out[3];
@@ -97,12 +96,5 @@ int handle_stats_overview(request_t *req, response_t *res)
     xml_out_end(x);
     group(x, req->arena, "regions", "region", out[1]);
     group(x, req->arena, "units", "unit", out[2]);
-    const char *body;
-    size_t len;
-    if (xml_out_finish(x, &body, &len) < 0) {
-        problem_simple(req->arena, res, 500, "the response could not be written", NULL);
-        return -1;
-    }
-    response_body(res, 200, "application/xml; charset=utf-8", body, len);
-    return 0;
+    return app_send_xml(req, res, x, 200);
 }
