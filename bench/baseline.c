@@ -1,6 +1,10 @@
-/* bench/baseline.c — the bare physical limit for the pool benchmark: a minimal
- * pre-forked libfcgi + libpq program serving GET /healthz and
- * GET /api/v1/regions/{code} the way itpmd does, with nothing else around it.
+/* bench/baseline.c — the bare physical limit for the pool and lifecycle
+ * benchmarks: a minimal pre-forked libfcgi + libpq program serving
+ * GET /healthz and GET /api/v1/regions/{code} the way itpmd does, and for
+ * the lifecycle benchmark GET /bench/project/{code} (one keyed read of the
+ * project row) and POST /bench/tx/{code} (BEGIN; UPDATE; INSERT; COMMIT in
+ * one pipeline), with nothing else around it. The /bench routes need a role
+ * that bypasses row-level security (the lifecycle bench connects as postgres).
  * Usage: baseline SOCKET_PATH WORKERS CONNINFO */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -23,6 +27,14 @@
     "SELECT r.code, r.name, r.kind, r.parent, u.code, u.name, u.kind "  \
     "FROM regions r LEFT JOIN units u ON u.region = r.code "            \
     "WHERE r.code = $1 ORDER BY u.code"
+#define PROJECT_PREFIX "/bench/project/"
+#define TX_PREFIX "/bench/tx/"
+#define PROJECT_SQL "SELECT * FROM projects WHERE code = $1"
+#define TX_UPDATE_SQL \
+    "UPDATE projects SET version = version + 1 WHERE code = $1 RETURNING version"
+#define TX_INSERT_SQL                                                                \
+    "INSERT INTO project_events (project_id, actor, role, action, from_stage, to_stage) " \
+    "SELECT id, 'bench', 'reviewer', 'defer', stage, stage FROM projects WHERE code = $1"
 
 typedef struct {
     char data[16384];
@@ -101,17 +113,45 @@ static void reply_problem(FCGX_Request *req, int status, const char *title)
     reply(req, status_line, "application/problem+xml", body, (size_t)n);
 }
 
-static int prepared; /* this worker's statement exists on its connection */
+static int prepared;       /* this worker's region statement exists on its connection */
+static int bench_prepared; /* and the /bench ones (they need projects) */
+
+static int prepare_one(PGconn *db, const char *name, const char *sql, int nparams)
+{
+    PGresult *res = PQprepare(db, name, sql, nparams, NULL);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf(stderr, "baseline: prepare %s: %s", name, PQerrorMessage(db));
+    PQclear(res);
+    return ok;
+}
 
 static int db_prepare(PGconn *db)
 {
-    PGresult *res = PQprepare(db, "region", REGION_SQL, 1, NULL);
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        fprintf(stderr, "baseline: prepare: %s", PQerrorMessage(db));
-    PQclear(res);
-    prepared = ok;
-    return ok ? 0 : -1;
+    /* All or nothing: a second attempt must not trip over the first's. */
+    PQclear(PQexec(db, "DEALLOCATE ALL"));
+    prepared = prepare_one(db, "region", REGION_SQL, 1);
+    bench_prepared = prepare_one(db, "project", PROJECT_SQL, 1) &&
+                     prepare_one(db, "tx_begin", "BEGIN", 0) &&
+                     prepare_one(db, "tx_update", TX_UPDATE_SQL, 1) &&
+                     prepare_one(db, "tx_insert", TX_INSERT_SQL, 1) &&
+                     prepare_one(db, "tx_commit", "COMMIT", 0);
+    return prepared ? 0 : -1;
+}
+
+/* The connection is up and the statements exist, else 503 is sent. */
+static int db_ready(FCGX_Request *req, PGconn *db, int need_bench)
+{
+    if (PQstatus(db) != CONNECTION_OK || !prepared || (need_bench && !bench_prepared)) {
+        if (PQstatus(db) != CONNECTION_OK)
+            PQreset(db);
+        if (PQstatus(db) != CONNECTION_OK || db_prepare(db) < 0 ||
+            (need_bench && !bench_prepared)) {
+            reply_problem(req, 503, "Service Unavailable");
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static PGconn *db_connect(const char *conninfo)
@@ -191,6 +231,126 @@ static void serve_region(FCGX_Request *req, PGconn *db, const char *code)
         reply(req, "200 OK", "application/xml", b.data, b.len);
 }
 
+static int project_code_valid(const char *code)
+{
+    return strlen(code) == 17 && strspn(code, "0123456789-") == 17;
+}
+
+/* One keyed read of the project row; every non-null column an attribute. */
+static void serve_project(FCGX_Request *req, PGconn *db, const char *code)
+{
+    if (!project_code_valid(code)) {
+        reply_problem(req, 404, "Not Found");
+        return;
+    }
+    if (!db_ready(req, db, 1))
+        return;
+    const char *params[1] = {code};
+    PGresult *res = PQexecPrepared(db, "project", 1, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "baseline: query: %s", PQerrorMessage(db));
+        PQclear(res);
+        reply_problem(req, 503, "Service Unavailable");
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        reply_problem(req, 404, "Not Found");
+        return;
+    }
+    static body_t b;
+    b.len = 0;
+    b.overflow = 0;
+    body_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<project xmlns=\"urn:itpm:1\"");
+    for (int i = 0; i < PQnfields(res); i++)
+        if (!PQgetisnull(res, 0, i))
+            body_attr(&b, PQfname(res, i), PQgetvalue(res, 0, i));
+    body_puts(&b, "/>\n");
+    PQclear(res);
+    if (b.overflow)
+        reply_problem(req, 500, "Internal Server Error");
+    else
+        reply(req, "200 OK", "application/xml", b.data, b.len);
+}
+
+/* BEGIN; UPDATE; INSERT; COMMIT: one pipeline, one round trip, as itpmd
+ * sends its transactions. Answers the new version in ETag. */
+static void serve_tx(FCGX_Request *req, PGconn *db, const char *code)
+{
+    char drain[4096];
+    while (FCGX_GetStr(drain, sizeof drain, req->in) > 0)
+        ;
+    if (!project_code_valid(code)) {
+        reply_problem(req, 404, "Not Found");
+        return;
+    }
+    if (!db_ready(req, db, 1))
+        return;
+    const char *params[1] = {code};
+    static const char *const names[4] = {"tx_begin", "tx_update", "tx_insert", "tx_commit"};
+    static const int nparams[4] = {0, 1, 1, 0};
+    int sent = PQenterPipelineMode(db) == 1;
+    for (int i = 0; sent && i < 4; i++)
+        sent = PQsendQueryPrepared(db, names[i], nparams[i], nparams[i] ? params : NULL, NULL,
+                                   NULL, 0) == 1;
+    sent = sent && PQpipelineSync(db) == 1;
+    if (!sent) {
+        fprintf(stderr, "baseline: send: %s", PQerrorMessage(db));
+        PQreset(db);
+        prepared = bench_prepared = 0;
+        reply_problem(req, 503, "Service Unavailable");
+        return;
+    }
+    int ok = 1, rows = 0;
+    char version[16] = "";
+    for (int i = 0; i < 4; i++) {
+        PGresult *r;
+        while ((r = PQgetResult(db)) != NULL) {
+            ExecStatusType st = PQresultStatus(r);
+            if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+                if (ok)
+                    fprintf(stderr, "baseline: tx: %s", PQresultErrorMessage(r));
+                ok = 0;
+            } else if (i == 1 && st == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+                rows = 1;
+                snprintf(version, sizeof version, "%s", PQgetvalue(r, 0, 0));
+            }
+            PQclear(r);
+        }
+    }
+    PGresult *sync = PQgetResult(db);
+    if (sync == NULL || PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
+        ok = 0;
+    PQclear(sync);
+    if (PQexitPipelineMode(db) != 1) {
+        PQreset(db);
+        prepared = bench_prepared = 0;
+        ok = 0;
+    } else if (PQtransactionStatus(db) != PQTRANS_IDLE) {
+        PQclear(PQexec(db, "ROLLBACK"));
+    }
+    if (!ok) {
+        reply_problem(req, 503, "Service Unavailable");
+        return;
+    }
+    if (!rows) {
+        reply_problem(req, 404, "Not Found");
+        return;
+    }
+    char body[256], head[512];
+    int n = snprintf(body, sizeof body,
+                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                     "<project xmlns=\"urn:itpm:1\" code=\"%s\" version=\"%s\"/>\n",
+                     code, version);
+    const char *rid = FCGX_GetParam("HTTP_X_REQUEST_ID", req->envp);
+    int h = snprintf(head, sizeof head,
+                     "Status: 200 OK\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n"
+                     "ETag: \"%s\"\r\n%s%s%s\r\n",
+                     n, version, rid ? "X-Request-Id: " : "", rid ? rid : "", rid ? "\r\n" : "");
+    FCGX_PutStr(head, h, req->out);
+    FCGX_PutStr(body, n, req->out);
+}
+
 static void worker_run(int listen_fd, const char *conninfo)
 {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -202,12 +362,17 @@ static void worker_run(int listen_fd, const char *conninfo)
         const char *uri = FCGX_GetParam("DOCUMENT_URI", req.envp);
         if (!uri)
             uri = FCGX_GetParam("SCRIPT_NAME", req.envp);
-        if (!method || !uri || strcmp(method, "GET") != 0)
+        if (method && uri && strcmp(method, "POST") == 0 &&
+            strncmp(uri, TX_PREFIX, strlen(TX_PREFIX)) == 0)
+            serve_tx(&req, db, uri + strlen(TX_PREFIX));
+        else if (!method || !uri || strcmp(method, "GET") != 0)
             reply_problem(&req, 405, "Method Not Allowed");
         else if (strcmp(uri, "/healthz") == 0)
             reply(&req, "200 OK", "text/plain", "ok\n", 3);
         else if (strncmp(uri, REGION_PREFIX, strlen(REGION_PREFIX)) == 0)
             serve_region(&req, db, uri + strlen(REGION_PREFIX));
+        else if (strncmp(uri, PROJECT_PREFIX, strlen(PROJECT_PREFIX)) == 0)
+            serve_project(&req, db, uri + strlen(PROJECT_PREFIX));
         else
             reply_problem(&req, 404, "Not Found");
         FCGX_Finish_r(&req);

@@ -1,5 +1,5 @@
 # bench/lib.sh — helpers shared by the benchmark drivers (pool.sh,
-# identity.sh). Sourced after scripts/lib.sh. A driver's cleanup trap stops
+# identity.sh, lifecycle.sh). Sourced after scripts/lib.sh. A driver's cleanup trap stops
 # WRK_PID, the wrk run_wrk has in flight.
 # shellcheck shell=bash
 
@@ -67,4 +67,43 @@ bench_run_wrk() {
 # bench_children PID: the child pids of a process, sorted.
 bench_children() {
     ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' | sort -n || true
+}
+
+# bench_render_nginx DIR PORT FCGI_PASS: DIR/nginx.conf from the stack's
+# template with the values scripts/stack's render_nginx gives it (the same
+# user line, worker_processes, body limit, read timeout and certificate), but
+# its own listener, upstream, pid file, logs and temp dir.
+bench_render_nginx() {
+    local dir=$1 port=$2 fcgi=$3 max_body rt user_line
+    max_body=$(itpm_ini_get "$ITPM_CONF" server max_body 1048576)
+    rt=$(itpm_ini_get "$ITPM_CONF" server request_timeout 60)
+    case "$rt" in '' | *[!0-9]*) rt=60 ;; esac
+    if [ "$rt" -eq 0 ]; then rt=600; else rt=$((rt + 30)); fi
+    if itpm_is_root; then
+        user_line="user $ITPM_WEB_USER $ITPM_WEB_USER;"
+    else
+        user_line="# not root: workers run as $(id -un)"
+    fi
+    itpm_render "$REPO/nginx/itpm.conf.template" "$dir/nginx.conf" \
+        "USER_LINE=$user_line" \
+        "WORKER_PROCESSES=${ITPM_NGINX_WORKERS:-auto}" \
+        "PID_FILE=$dir/run/nginx.pid" \
+        "LOG_DIR=$dir/log" \
+        "TEMP_DIR=$dir/tmp" \
+        "LISTEN=127.0.0.1:$port" \
+        "SERVER_NAME=localhost" \
+        "TLS_CERT=$ITPM_STATE/tls/cert.pem" \
+        "TLS_KEY=$ITPM_STATE/tls/key.pem" \
+        "FCGI_PASS=$fcgi" \
+        "MAX_BODY=$max_body" \
+        "FCGI_READ_TIMEOUT=$rt"
+    # Apart from those lines, the two files must be the same.
+    if [ -r "${ITPM_NGINX_CONF:-}" ] &&
+        ! diff <(sed -e "s|$ITPM_STATE|STATE|g; s|$dir|STATE|g" "$ITPM_NGINX_CONF" |
+                 grep -vE '^\s*(#|(listen|fastcgi_pass|pid|error_log|access_log|[a-z_]+_temp_path) )') \
+               <(sed -e "s|$ITPM_STATE|STATE|g; s|$dir|STATE|g" "$dir/nginx.conf" |
+                 grep -vE '^\s*(#|(listen|fastcgi_pass|pid|error_log|access_log|[a-z_]+_temp_path) )') \
+               >"$dir/config.diff"; then
+        itpm_log "warning: the baseline's nginx.conf differs from the stack's beyond paths and ports (see $dir/config.diff)"
+    fi
 }

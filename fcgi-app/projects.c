@@ -34,18 +34,20 @@ enum {
     C_UPDATED
 };
 
-/* A code given, or the one project_create() just made in this transaction. */
+/* A code given, or the one project_create() just made in this transaction.
+ * The scalar sub-query is evaluated once, before the scan: under forced
+ * row-level security a condition holding a non-leakproof function (as
+ * current_setting is) cannot drive the index, a parameter-like value can. */
+#define PROJECT_BY_CODE " p.code = (SELECT coalesce($1, current_setting('itpm.last_code', true)))"
+
 static const db_stmt_t stmt_get = {
-    "project_get",
-    "SELECT " PROJECT_COLUMNS " FROM projects p"
-    " WHERE p.code = coalesce($1, current_setting('itpm.last_code', true))",
-    1, 1};
+    "project_get", "SELECT " PROJECT_COLUMNS " FROM projects p WHERE" PROJECT_BY_CODE, 1, 1};
 
 static const db_stmt_t stmt_resources = {
     "project_resources",
     "SELECT d.code, d.name, d.source, d.share, d.frequency, d.aggregated"
     " FROM data_resources d JOIN projects p ON p.id = d.project_id"
-    " WHERE p.code = coalesce($1, current_setting('itpm.last_code', true)) ORDER BY d.code",
+    " WHERE" PROJECT_BY_CODE " ORDER BY d.code",
     1, 1};
 
 #define PROJECT_FILTER                                                                             \
@@ -55,6 +57,12 @@ static const db_stmt_t stmt_resources = {
     " AND ($5::project_category IS NULL OR p.category = $5::project_category)"                     \
     " AND ($6::text IS NULL OR p.title ILIKE '%' || replace(replace(replace($6, '\\', '\\\\'),"   \
     " '%', '\\%'), '_', '\\_') || '%')"
+
+/* Each filter is optional ($n IS NULL OR ...): such a statement is only
+ * planned well with its actual values, so the list runs with custom plans. */
+static const db_stmt_t stmt_custom_plans = {
+    "project_list_custom_plans",
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)", 0, 1};
 
 /* A page walks the code index and stops at its limit. */
 static const db_stmt_t stmt_list = {
@@ -379,6 +387,22 @@ static int uint_param(request_t *req, const char *name, long def, long max, long
     return 0;
 }
 
+/* The code's half of the scope (row-level security is the other): a caller
+ * whose roles all see one unit (submitter, cdo) or one region (county_admin)
+ * gets that filter added, so the list walks only their part of the indexes.
+ * A filter the caller set to something else still meets the policy, which
+ * then returns nothing. Other roles reach beyond one unit or region (the
+ * city, assignments, sign-offs) and are left to the policy. */
+static void narrow_to_scope(request_t *req, const char **values)
+{
+    const user_t *u = req->user;
+    unsigned unit_roles = ROLE_SUBMITTER | ROLE_CDO;
+    if ((u->roles & ~unit_roles) == 0 && values[1] == NULL)
+        values[1] = u->unit;
+    else if (u->roles == ROLE_COUNTY_ADMIN && values[2] == NULL)
+        values[2] = u->region;
+}
+
 int handle_project_list(request_t *req, response_t *res)
 {
     long limit, offset;
@@ -395,21 +419,22 @@ int handle_project_list(request_t *req, response_t *res)
                             request_query(req, "category"), text,
                             arena_printf(req->arena, "%ld", limit),
                             arena_printf(req->arena, "%ld", offset)};
+    narrow_to_scope(req, values);
     const char *count_values[] = {values[0], values[1], values[2], values[3], values[4], values[5],
                                   arena_printf(req->arena, "%d", PROJECT_COUNT_CAP + 1)};
-    const db_stmt_t *stmts[] = {&stmt_list, &stmt_count};
-    const char *const *batch[] = {values, count_values};
-    PGresult *out[2];
+    const db_stmt_t *stmts[] = {&stmt_custom_plans, &stmt_list, &stmt_count};
+    const char *const *batch[] = {NULL, values, count_values};
+    PGresult *out[3];
     db_actor_t actor;
     app_actor(req, &actor);
     db_status_t status;
-    if (db_batch_as(req->app->db, req->arena, &actor, stmts, batch, 2, out, &status) < 0) {
+    if (db_batch_as(req->app->db, req->arena, &actor, stmts, batch, 3, out, &status) < 0) {
         app_db_problem(req, res, status);
         return -1;
     }
-    PGresult *rs = out[0];
+    PGresult *rs = out[1];
     int n = PQntuples(rs);
-    long total = strtol(PQgetvalue(out[1], 0, 0), NULL, 10);
+    long total = strtol(PQgetvalue(out[2], 0, 0), NULL, 10);
     xml_out_t *x = xml_out_begin(req->arena, "projects", ITPM_NS);
     if (total > PROJECT_COUNT_CAP) {
         xml_out_attr_int(x, "total", PROJECT_COUNT_CAP);

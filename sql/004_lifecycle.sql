@@ -26,6 +26,9 @@ ALTER TABLE projects
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE INDEX projects_title_trgm ON projects USING gin (title gin_trgm_ops);
 CREATE INDEX projects_stage ON projects (stage, stage_since);
+-- Lists are paged in code order within a unit or a region.
+CREATE INDEX projects_unit_code ON projects (unit, code);
+CREATE INDEX projects_region_code ON projects (region, code);
 CREATE INDEX projects_year ON projects (year);
 
 -- Stages and actions ---------------------------------------------------------
