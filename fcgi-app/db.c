@@ -174,8 +174,12 @@ static ExecStatusType drain_one(PGconn *conn, PGresult **keep)
     return got ? st : PGRES_FATAL_ERROR;
 }
 
-/* BEGIN, the context, n statements, COMMIT: one pipeline, one round trip.
- * On success out[0..n-1] hold the statements' results (owned by the arena). */
+/* The context and n statements in one pipeline, one round trip. Everything
+ * up to the pipeline's Sync is one implicit transaction: the context set
+ * with set_config(..., true) holds for the statements, and an error rolls
+ * all of it back, so no BEGIN and COMMIT need to travel (each would cost
+ * the server a statement). On success out[0..n-1] hold the statements'
+ * results (owned by the arena). */
 static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
                          const db_stmt_t *const *stmts, const char *const *const *values, int n,
                          PGresult **out, db_status_t *status)
@@ -193,21 +197,19 @@ static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
                          actor->classified ? "true" : "false"};
     PGconn *c = db->conn;
     int sent = PQenterPipelineMode(c) == 1 &&
-               PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
                PQsendQueryPrepared(c, stmt_context.name, 5, ctx, NULL, NULL, 0) == 1;
     for (int i = 0; sent && i < n; i++)
         sent = PQsendQueryPrepared(c, stmts[i]->name, stmts[i]->nparams, values[i], NULL, NULL,
                                    0) == 1;
-    sent = sent && PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
-           PQpipelineSync(c) == 1;
+    sent = sent && PQpipelineSync(c) == 1;
     if (!sent) {
         *status = db_failure(db, stmts[0], NULL);
         db_disconnect(db);
         return -1;
     }
-    int total = n + 3;
-    PGresult *results[DB_MAX_BATCH + 3] = {NULL};
-    ExecStatusType sts[DB_MAX_BATCH + 3];
+    int total = n + 1;
+    PGresult *results[DB_MAX_BATCH + 1] = {NULL};
+    ExecStatusType sts[DB_MAX_BATCH + 1];
     for (int i = 0; i < total; i++)
         sts[i] = drain_one(c, &results[i]);
     PGresult *sync = PQgetResult(c);
@@ -223,16 +225,12 @@ static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
         if (sts[i] == PGRES_COMMAND_OK || sts[i] == PGRES_TUPLES_OK ||
             sts[i] == PGRES_PIPELINE_ABORTED)
             continue;
-        const db_stmt_t *which = i == 1 ? &stmt_context : stmts[i >= 2 && i < n + 2 ? i - 2 : 0];
-        *status = db_failure(db, which, results[i]);
-        /* An explicit transaction survives the pipeline's error: end it. */
-        if (db->conn != NULL && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
-            PQclear(PQexec(db->conn, "ROLLBACK"));
+        *status = db_failure(db, i == 0 ? &stmt_context : stmts[i - 1], results[i]);
         rc = -1;
     }
     for (int i = 0; i < total; i++) {
-        if (rc == 0 && i >= 2 && i < n + 2) {
-            out[i - 2] = results[i];
+        if (rc == 0 && i >= 1) {
+            out[i - 1] = results[i];
             arena_on_reset(a, result_clear, results[i]);
         } else {
             PQclear(results[i]);

@@ -135,12 +135,21 @@ INSERT INTO rules_signoff_units VALUES
     ('321300', 'joint', '321300-CAC'), ('321300', 'secrecy', '321300-SEC');
 
 -- The region whose rules apply to p_region: its own when it has any, else the city's.
+-- Static queries (no EXECUTE) so PL/pgSQL keeps their plans.
 CREATE FUNCTION rules_region(p_region text, p_table text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE v_found boolean;
 BEGIN
-    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE region = $1)', p_table)
-       INTO v_found USING p_region;
+    CASE p_table
+    WHEN 'rules_thresholds' THEN
+        v_found := EXISTS (SELECT 1 FROM rules_thresholds WHERE region = p_region);
+    WHEN 'rules_materials' THEN
+        v_found := EXISTS (SELECT 1 FROM rules_materials WHERE region = p_region);
+    WHEN 'rules_signoff_units' THEN
+        v_found := EXISTS (SELECT 1 FROM rules_signoff_units WHERE region = p_region);
+    WHEN 'rules_windows' THEN
+        v_found := EXISTS (SELECT 1 FROM rules_windows WHERE region = p_region);
+    END CASE;
     IF v_found THEN
         RETURN p_region;
     END IF;
