@@ -285,23 +285,49 @@ CREATE FUNCTION itpm_cleared() RETURNS boolean LANGUAGE sql STABLE AS $$
     SELECT coalesce(current_setting('itpm.classified', true), 'off') = 'on'
 $$;
 
--- Every region: a reviewer or director of the city, the auditor, the admin.
+-- The caller's scope is worked out once, when the context is set, and kept
+-- in settings the policies only read:
+--   itpm.scope_all_read   every region: a reviewer or director of the city,
+--                         the auditor, the admin
+--   itpm.scope_all_write  every region, for writes: a reviewer or director of the city
+--   itpm.scope_region     the region seen whole: a county admin's, a county
+--                         reviewer's or director's (a city one's too)
+--   itpm.scope_unit       the unit seen whole: a submitter's or a CDO's
+CREATE OR REPLACE FUNCTION itpm_set_context(p_user text, p_unit text, p_region text,
+                                            p_roles text, p_classified boolean)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_roles text[] := string_to_array(coalesce(p_roles, ''), ',');
+    v_city boolean := EXISTS (SELECT 1 FROM regions WHERE code = p_region AND kind = 'city');
+    v_gate boolean := v_roles && ARRAY['reviewer', 'director'];
+BEGIN
+    PERFORM set_config('itpm.user_id', p_user, true), set_config('itpm.unit', p_unit, true),
+            set_config('itpm.region', p_region, true), set_config('itpm.roles', p_roles, true),
+            set_config('itpm.classified', CASE WHEN p_classified THEN 'on' ELSE 'off' END, true),
+            set_config('itpm.scope_all_read',
+                       CASE WHEN (v_gate AND v_city) OR v_roles && ARRAY['auditor', 'admin']
+                            THEN 'on' ELSE 'off' END, true),
+            set_config('itpm.scope_all_write', CASE WHEN v_gate AND v_city THEN 'on' ELSE 'off' END,
+                       true),
+            set_config('itpm.scope_region',
+                       CASE WHEN v_gate OR 'county_admin' = ANY (v_roles) THEN p_region ELSE '' END,
+                       true),
+            set_config('itpm.scope_unit',
+                       CASE WHEN v_roles && ARRAY['submitter', 'cdo'] THEN p_unit ELSE '' END, true);
+END
+$$;
+
 CREATE FUNCTION itpm_scope_all(p_writing boolean) RETURNS boolean LANGUAGE sql STABLE AS $$
-    SELECT (NOT p_writing AND (itpm_has_role('auditor') OR itpm_has_role('admin')))
-        OR ((itpm_has_role('reviewer') OR itpm_has_role('director')) AND itpm_region_is_city())
+    SELECT coalesce(current_setting(CASE WHEN p_writing THEN 'itpm.scope_all_write'
+                                         ELSE 'itpm.scope_all_read' END, true), 'off') = 'on'
 $$;
 
--- The region seen whole: a county admin's, a county reviewer's or director's.
 CREATE FUNCTION itpm_scope_region() RETURNS text LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN itpm_has_role('county_admin') OR itpm_has_role('reviewer')
-                     OR itpm_has_role('director')
-                THEN current_setting('itpm.region', true) END
+    SELECT nullif(current_setting('itpm.scope_region', true), '')
 $$;
 
--- The unit seen whole: a submitter's or a chief data officer's.
 CREATE FUNCTION itpm_scope_unit() RETURNS text LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN itpm_has_role('submitter') OR itpm_has_role('cdo')
-                THEN current_setting('itpm.unit', true) END
+    SELECT nullif(current_setting('itpm.scope_unit', true), '')
 $$;
 
 -- SPEC section 3. Own unit: submitter, cdo. Own region: county_admin, and a
