@@ -17,6 +17,19 @@ void app_actor(request_t *req, db_actor_t *actor)
     actor->classified = u->classified;
 }
 
+int app_batch(request_t *req, response_t *res, const db_stmt_t *const *stmts,
+              const char *const *const *values, int n, PGresult **out)
+{
+    db_actor_t actor;
+    app_actor(req, &actor);
+    db_status_t status;
+    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, n, out, &status) < 0) {
+        app_db_problem(req, res, status);
+        return -1;
+    }
+    return 0;
+}
+
 int app_send_xml(request_t *req, response_t *res, xml_out_t *x, int status)
 {
     const char *body;

@@ -29,6 +29,10 @@ extern const size_t app_nroutes;
 void app_db_problem(request_t *req, response_t *res, db_status_t status);
 /* The authenticated caller's scope, for db_query_as and db_batch_as. */
 void app_actor(request_t *req, db_actor_t *actor);
+/* Runs n statements in one transaction with the caller's scope
+ * (db_batch_as); on failure answers the problem and returns -1. */
+int app_batch(request_t *req, response_t *res, const db_stmt_t *const *stmts,
+              const char *const *const *values, int n, PGresult **out);
 /* Finishes x and answers it with status as application/xml (500 if the
  * document could not be written). */
 int app_send_xml(request_t *req, response_t *res, xml_out_t *x, int status);

@@ -157,18 +157,11 @@ static int apply_entries(request_t *req, response_t *res, const db_stmt_t *stmt,
 {
     if (n == 0)
         return 0;
-    db_actor_t actor;
-    app_actor(req, &actor);
     const db_stmt_t *stmts[DB_MAX_BATCH];
     PGresult *out[DB_MAX_BATCH];
     for (size_t i = 0; i < n; i++)
         stmts[i] = stmt;
-    db_status_t status;
-    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, (int)n, out, &status) < 0) {
-        app_db_problem(req, res, status);
-        return -1;
-    }
-    return 0;
+    return app_batch(req, res, stmts, values, (int)n, out);
 }
 
 static int bad_entry(request_t *req, response_t *res, xmlNodePtr e, const char *message)

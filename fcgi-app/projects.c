@@ -302,13 +302,8 @@ static int write_and_read_back(request_t *req, response_t *res, const db_stmt_t 
     const db_stmt_t *stmts[] = {write, &stmt_get, &stmt_resources};
     const char *const *batch[] = {values, by_code, by_code};
     PGresult *out[3];
-    db_actor_t actor;
-    app_actor(req, &actor);
-    db_status_t st;
-    if (db_batch_as(req->app->db, req->arena, &actor, stmts, batch, 3, out, &st) < 0) {
-        app_db_problem(req, res, st);
+    if (app_batch(req, res, stmts, batch, 3, out) < 0)
         return -1;
-    }
     return send_project(req, res, out[1], out[2], status);
 }
 
@@ -338,13 +333,8 @@ int handle_project_get(request_t *req, response_t *res)
     const db_stmt_t *stmts[] = {&stmt_get, &stmt_resources};
     const char *const *values[] = {by_code, by_code};
     PGresult *out[2];
-    db_actor_t actor;
-    app_actor(req, &actor);
-    db_status_t status;
-    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 2, out, &status) < 0) {
-        app_db_problem(req, res, status);
+    if (app_batch(req, res, stmts, values, 2, out) < 0)
         return -1;
-    }
     return send_project(req, res, out[0], out[1], 200);
 }
 
@@ -425,13 +415,8 @@ int handle_project_list(request_t *req, response_t *res)
     const db_stmt_t *stmts[] = {&stmt_custom_plans, &stmt_list, &stmt_count};
     const char *const *batch[] = {NULL, values, count_values};
     PGresult *out[3];
-    db_actor_t actor;
-    app_actor(req, &actor);
-    db_status_t status;
-    if (db_batch_as(req->app->db, req->arena, &actor, stmts, batch, 3, out, &status) < 0) {
-        app_db_problem(req, res, status);
+    if (app_batch(req, res, stmts, batch, 3, out) < 0)
         return -1;
-    }
     PGresult *rs = out[1];
     int n = PQntuples(rs);
     long total = strtol(PQgetvalue(out[2], 0, 0), NULL, 10);
@@ -496,13 +481,8 @@ int handle_project_events(request_t *req, response_t *res)
     const db_stmt_t *stmts[] = {&stmt_exists, &stmt_events};
     const char *const *values[] = {by_code, by_code};
     PGresult *out[2];
-    db_actor_t actor;
-    app_actor(req, &actor);
-    db_status_t status;
-    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 2, out, &status) < 0) {
-        app_db_problem(req, res, status);
+    if (app_batch(req, res, stmts, values, 2, out) < 0)
         return -1;
-    }
     if (PQntuples(out[0]) != 1) {
         problem_simple(req->arena, res, 404, "no such project", NULL);
         return -1;

@@ -184,18 +184,13 @@ int handle_attachment_upload(request_t *req, response_t *res)
 int handle_attachment_list(request_t *req, response_t *res)
 {
     const char *code = req->params[0];
-    db_actor_t actor;
-    app_actor(req, &actor);
     const char *by_code[] = {code};
     const char *meta[] = {code, NULL};
     const db_stmt_t *stmts[] = {&stmt_project_exists, &stmt_attachment_meta};
     const char *const *values[] = {by_code, meta};
     PGresult *out[2];
-    db_status_t status;
-    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 2, out, &status) < 0) {
-        app_db_problem(req, res, status);
+    if (app_batch(req, res, stmts, values, 2, out) < 0)
         return -1;
-    }
     if (PQntuples(out[0]) != 1) {
         problem_simple(req->arena, res, 404, "no such project", NULL);
         return -1;

@@ -50,16 +50,11 @@ static void group(xml_out_t *x, arena_t *a, const char *list, const char *item,
 
 int handle_stats_overview(request_t *req, response_t *res)
 {
-    db_actor_t actor;
-    app_actor(req, &actor);
     const db_stmt_t *stmts[] = {&stmt_by_stage, &stmt_by_region, &stmt_by_unit};
     const char *const *values[] = {NULL, NULL, NULL};
     PGresult *out[3];
-    db_status_t status;
-    if (db_batch_as(req->app->db, req->arena, &actor, stmts, values, 3, out, &status) < 0) {
-        app_db_problem(req, res, status);
+    if (app_batch(req, res, stmts, values, 3, out) < 0)
         return -1;
-    }
     long long projects = 0, requested = 0, approved = 0, decided = 0;
     for (int i = 0; i < PQntuples(out[0]); i++) {
         projects += strtoll(PQgetvalue(out[0], i, 1), NULL, 10);
