@@ -7,6 +7,9 @@
 
 #include <string.h>
 
+const db_stmt_t app_stmt_project_exists = {
+    "project_exists", "SELECT 1 FROM projects WHERE code = $1", 1, 1};
+
 void app_actor(request_t *req, db_actor_t *actor)
 {
     const user_t *u = req->user;

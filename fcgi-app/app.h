@@ -27,6 +27,9 @@ extern const size_t app_nroutes;
 /* Answers the problem for a failed database call (4xx for a refusal, 503
  * when the database is down, 500 otherwise). */
 void app_db_problem(request_t *req, response_t *res, db_status_t status);
+/* One row when the project with code $1 is in the caller's scope: batched
+ * before a sub-record list so an unseen project answers 404, not an empty list. */
+extern const db_stmt_t app_stmt_project_exists;
 /* The authenticated caller's scope, for db_query_as and db_batch_as. */
 void app_actor(request_t *req, db_actor_t *actor);
 /* Runs n statements in one transaction with the caller's scope

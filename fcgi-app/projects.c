@@ -101,9 +101,6 @@ static const db_stmt_t stmt_transition = {
     " $7, $8)",
     8, 0};
 
-static const db_stmt_t stmt_exists = {
-    "project_exists", "SELECT 1 FROM projects WHERE code = $1", 1, 1};
-
 static const db_stmt_t stmt_events = {
     "project_events",
     "SELECT e.id, to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.actor,"
@@ -478,7 +475,7 @@ int handle_project_events(request_t *req, response_t *res)
         return -1;
     }
     const char *by_code[] = {code};
-    const db_stmt_t *stmts[] = {&stmt_exists, &stmt_events};
+    const db_stmt_t *stmts[] = {&app_stmt_project_exists, &stmt_events};
     const char *const *values[] = {by_code, by_code};
     PGresult *out[2];
     if (app_batch(req, res, stmts, values, 2, out) < 0)

@@ -34,9 +34,6 @@ static const db_stmt_t stmt_attachment_content = {
     " WHERE p.code = $1 AND a.id = $2::bigint",
     2, 1};
 
-static const db_stmt_t stmt_project_exists = {
-    "record_project_exists", "SELECT 1 FROM projects WHERE code = $1", 1, 1};
-
 static const db_stmt_t stmt_experts_assign = {
     "experts_assign", "SELECT experts_assign($1, $2::text[], $3, $4)", 4, 0};
 
@@ -186,7 +183,7 @@ int handle_attachment_list(request_t *req, response_t *res)
     const char *code = req->params[0];
     const char *by_code[] = {code};
     const char *meta[] = {code, NULL};
-    const db_stmt_t *stmts[] = {&stmt_project_exists, &stmt_attachment_meta};
+    const db_stmt_t *stmts[] = {&app_stmt_project_exists, &stmt_attachment_meta};
     const char *const *values[] = {by_code, meta};
     PGresult *out[2];
     if (app_batch(req, res, stmts, values, 2, out) < 0)
