@@ -24,6 +24,11 @@ typedef struct {
     long long max_body;
     char *public_origin;
     char *xsd_dir;
+    /* [batch] */
+    long long batch_max_body;
+    int batch_max_records;
+    int batch_timeout;
+    int batch_max_errors;
     /* [database] */
     char *db_conninfo;
     char *db_migrate_conninfo;

@@ -300,3 +300,46 @@ PGresult *db_query(db_t *db, arena_t *a, const db_stmt_t *stmt, const char *cons
     }
     return NULL;
 }
+
+PGconn *db_conn(db_t *db, db_status_t *status)
+{
+    if (db->conn == NULL && db_connect(db) < 0) {
+        *status = DB_UNAVAILABLE;
+        return NULL;
+    }
+    return db->conn;
+}
+
+PGresult *db_exec(db_t *db, arena_t *a, const char *what, const char *sql, int n,
+                  const char *const *values, db_status_t *status)
+{
+    const db_stmt_t named = {what, sql, n, 0};
+    if (db->conn == NULL) {
+        *status = DB_UNAVAILABLE;
+        return NULL;
+    }
+    PGresult *r = PQexecParams(db->conn, sql, n, NULL, values, NULL, NULL, 0);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_COPY_IN) {
+        *status = db_failure(db, &named, r);
+        PQclear(r);
+        return NULL;
+    }
+    arena_on_reset(a, result_clear, r);
+    *status = DB_OK;
+    return r;
+}
+
+db_status_t db_fail(db_t *db, const char *what, PGresult *res)
+{
+    const db_stmt_t named = {what, "", 0, 0};
+    return db_failure(db, &named, res);
+}
+
+void db_release(db_t *db)
+{
+    if (db->conn != NULL && PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
+        log_warn("database connection left busy; closing it");
+        db_disconnect(db);
+    }
+}

@@ -66,4 +66,17 @@ const db_refusal_t *db_refusal(const db_t *db);
 /* SQLSTATE of the last failed statement ("" when none). */
 const char *db_last_sqlstate(const db_t *db);
 
+/* Long exchanges outside the prepared-statement path (a bulk COPY). The
+ * caller owns the connection until db_release(): db_conn() opens it if
+ * needed; db_exec() runs one statement with text parameters (result owned by
+ * the arena; same status contract as db_query); db_fail() classifies a failed
+ * result the caller got from libpq itself; db_release() closes the
+ * connection if the caller left it inside a transaction or a COPY, so the
+ * next request starts clean. */
+PGconn *db_conn(db_t *db, db_status_t *status);
+PGresult *db_exec(db_t *db, arena_t *a, const char *what, const char *sql, int n,
+                  const char *const *values, db_status_t *status);
+db_status_t db_fail(db_t *db, const char *what, PGresult *res);
+void db_release(db_t *db);
+
 #endif

@@ -52,4 +52,9 @@ int handle_stats_overview(request_t *req, response_t *res);
 int handle_audit_list(request_t *req, response_t *res);
 int handle_audit_verify(request_t *req, response_t *res);
 
+/* batch_api.c */
+int handle_batch_submit(request_t *req, response_t *res);
+int handle_batch_get(request_t *req, response_t *res);
+int handle_batch_list(request_t *req, response_t *res);
+
 #endif

@@ -207,19 +207,19 @@ static void reap(void)
 
 static void check_timeouts(void)
 {
-    if (M.conf.request_timeout == 0)
-        return;
     int64_t now = monotonic_ms();
-    int64_t limit = (int64_t)M.conf.request_timeout * 1000;
     for (int i = 0; i < M.nchildren; i++) {
         child_t *c = &M.children[i];
         sb_slot_t *s = &M.sb->slots[c->slot];
         if (c->expect == EXIT_EXPECTED_TIMEOUT || !atomic_load(&s->busy))
             continue;
-        if (now - atomic_load(&s->busy_since) <= limit)
+        /* A request with its own time-out (a batch) stops itself at that
+         * limit; the master steps in only if it does not. */
+        int own = atomic_load(&s->timeout_s);
+        int seconds = own > 0 ? own + 30 : M.conf.request_timeout;
+        if (seconds == 0 || now - atomic_load(&s->busy_since) <= (int64_t)seconds * 1000)
             continue;
-        log_error("worker %d busy for more than %d s: killed", (int)c->pid,
-                  M.conf.request_timeout);
+        log_error("worker %d busy for more than %d s: killed", (int)c->pid, seconds);
         c->expect = EXIT_EXPECTED_TIMEOUT;
         atomic_fetch_add(&M.sb->timeouts, 1);
         kill(c->pid, SIGKILL);

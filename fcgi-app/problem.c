@@ -25,6 +25,8 @@ int problem_render(arena_t *a, const problem_t *p, const char **body, size_t *le
         xml_out_attr_int(x, "total", (long long)total);
         for (size_t i = 0; i < p->nerrors; i++) {
             xml_out_start(x, "error");
+            if (p->errors[i].record > 0)
+                xml_out_attr_int(x, "record", p->errors[i].record);
             if (p->errors[i].line > 0)
                 xml_out_attr_int(x, "line", p->errors[i].line);
             if (p->errors[i].column > 0)

@@ -14,6 +14,7 @@ typedef struct {
     int line;   /* 0 when unknown */
     int column; /* 0 when unknown */
     const char *message;
+    long record; /* 1-based record of a bulk submission; 0 when none */
 } problem_error_t;
 
 typedef struct {

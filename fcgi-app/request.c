@@ -232,8 +232,28 @@ static int put(FCGX_Stream *out, const char *s, size_t n)
     return 0;
 }
 
+int request_stream_head(request_t *r, response_t *res, int status, const char *content_type)
+{
+    char head[512];
+    int n = snprintf(head, sizeof head, "Status: %d %s\r\nX-Request-Id: %s\r\nContent-Type: %s\r\n\r\n",
+                     status, http_reason(status), r->request_id, content_type);
+    res->status = status;
+    res->content_type = content_type;
+    res->streamed = 1;
+    if (n < 0 || (size_t)n >= sizeof head)
+        return -1;
+    return request_write(r, head, (size_t)n);
+}
+
+int request_write(request_t *r, const char *buf, size_t len)
+{
+    return put(r->out, buf, len);
+}
+
 int request_send(request_t *r, FCGX_Stream *out, const response_t *res)
 {
+    if (res->streamed)
+        return 0;
     char head[4096];
     int n = snprintf(head, sizeof head, "Status: %d %s\r\nX-Request-Id: %s\r\n", res->status,
                      http_reason(res->status), r->request_id);

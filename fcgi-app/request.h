@@ -21,6 +21,7 @@ typedef struct request {
     const conf_t *conf;
     struct app *app;
     FCGX_Stream *in;
+    FCGX_Stream *out;
     FCGX_ParamArray envp;
     const char *method;
     const char *uri;   /* REQUEST_URI as sent */
@@ -54,6 +55,11 @@ int request_require_type(request_t *r, response_t *res, const char *const *accep
 int request_read_body(request_t *r, response_t *res);
 /* Percent-decodes s (n bytes) into the arena; NULL on a bad escape or %00. */
 char *url_decode(arena_t *a, const char *s, size_t n, int plus_is_space);
+/* For a body written as it is made: sends the status line and headers (no
+ * Content-Length) and marks res as sent; the body then goes out through
+ * request_write(). -1 when the client went away. */
+int request_stream_head(request_t *r, response_t *res, int status, const char *content_type);
+int request_write(request_t *r, const char *buf, size_t len);
 /* Writes the response to the FastCGI stream; -1 when the client went away. */
 int request_send(request_t *r, FCGX_Stream *out, const response_t *res);
 

@@ -19,6 +19,7 @@ typedef struct {
     int nheaders;
     const char *body;
     size_t body_len;
+    int streamed; /* the handler wrote the response itself (request_stream_head) */
 } response_t;
 
 void response_init(response_t *res);

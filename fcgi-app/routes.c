@@ -38,6 +38,11 @@ const route_t app_routes[] = {
     {"GET", "/api/v1/config/experts", handle_config_experts_get, ROLE_ADMIN | ROLE_REVIEWER},
     {"PUT", "/api/v1/config/experts", handle_config_experts_put, ROLE_ADMIN},
     {"GET", "/api/v1/stats/overview", handle_stats_overview, ROLES_ANY},
+    {"POST", "/api/v1/batches", handle_batch_submit, ROLE_COUNTY_ADMIN | ROLE_REVIEWER},
+    {"GET", "/api/v1/batches", handle_batch_list,
+     ROLE_COUNTY_ADMIN | ROLE_REVIEWER | ROLE_DIRECTOR | ROLE_AUDITOR | ROLE_ADMIN},
+    {"GET", "/api/v1/batches/{id}", handle_batch_get,
+     ROLE_COUNTY_ADMIN | ROLE_REVIEWER | ROLE_DIRECTOR | ROLE_AUDITOR | ROLE_ADMIN},
     {"GET", "/api/v1/audit", handle_audit_list, ROLE_AUDITOR},
     {"GET", "/api/v1/audit/verify", handle_audit_verify, ROLE_AUDITOR | ROLE_ADMIN},
 };

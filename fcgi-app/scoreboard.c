@@ -66,8 +66,14 @@ void scoreboard_slot_release(scoreboard_t *sb, int slot)
 
 void scoreboard_request_begin(scoreboard_t *sb, int slot)
 {
+    atomic_store(&sb->slots[slot].timeout_s, 0);
     atomic_store(&sb->slots[slot].busy_since, monotonic_ms());
     atomic_store(&sb->slots[slot].busy, 1);
+}
+
+void scoreboard_request_timeout(scoreboard_t *sb, int slot, int seconds)
+{
+    atomic_store(&sb->slots[slot].timeout_s, seconds);
 }
 
 void scoreboard_request_end(scoreboard_t *sb, int slot, int status, int64_t duration_us)

@@ -19,6 +19,7 @@ typedef struct {
     _Atomic int64_t busy_since;  /* CLOCK_MONOTONIC milliseconds */
     _Atomic uint64_t requests;   /* served by the current process */
     _Atomic uint32_t generation; /* configuration generation it runs */
+    _Atomic int timeout_s;       /* this request's own time-out; 0: request_timeout */
 } sb_slot_t;
 
 typedef struct {
@@ -40,6 +41,8 @@ void scoreboard_destroy(scoreboard_t *sb);
 int scoreboard_slot_claim(scoreboard_t *sb);
 void scoreboard_slot_release(scoreboard_t *sb, int slot);
 void scoreboard_request_begin(scoreboard_t *sb, int slot);
+/* Gives the slot's current request its own time-out (bulk submissions). */
+void scoreboard_request_timeout(scoreboard_t *sb, int slot, int seconds);
 void scoreboard_request_end(scoreboard_t *sb, int slot, int status, int64_t duration_us);
 int scoreboard_busy_count(const scoreboard_t *sb);
 int scoreboard_live_count(const scoreboard_t *sb);

@@ -80,6 +80,7 @@ static void serve(app_t *app, FCGX_Request *fr, arena_t *arena)
     if (request_init(&req, arena, fr->in, fr->envp, &res) == 0) {
         req.conf = app->conf;
         req.app = app;
+        req.out = fr->out;
         req.start_us = t0;
         router_dispatch(app_routes, app_nroutes, &req, &res, auth_guard);
     }

@@ -49,6 +49,11 @@ int xml_in_init(const char *xsd_dir)
     return 0;
 }
 
+struct _xmlSchema *xml_in_schema(void)
+{
+    return api_schema;
+}
+
 void xml_in_cleanup(void)
 {
     if (api_schema != NULL)

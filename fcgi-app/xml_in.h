@@ -18,6 +18,8 @@
  * every external resource. Call once, before forking. */
 int xml_in_init(const char *xsd_dir);
 void xml_in_cleanup(void);
+/* The compiled API schema (NULL before xml_in_init), for streaming readers. */
+struct _xmlSchema *xml_in_schema(void);
 
 /* Parses and validates body; the root must be {urn:itpm:1}root. On success
  * returns the document (freed when the arena resets). On failure answers res

@@ -57,6 +57,48 @@ xml_out_t *xml_out_begin(arena_t *a, const char *root, const char *ns)
     return x;
 }
 
+xml_out_t *xml_out_stream(arena_t *a, const char *root, const char *ns, xml_out_write_fn write,
+                          void *ctx)
+{
+    xml_out_t *x = arena_calloc(a, sizeof *x);
+    arena_on_reset(a, xml_out_release, x);
+    xmlOutputBufferPtr out = xmlOutputBufferCreateIO(write, NULL, ctx, NULL);
+    if (out == NULL) {
+        x->failed = 1;
+        return x;
+    }
+    /* The writer owns out from here, and closes it when freed. */
+    x->w = xmlNewTextWriter(out);
+    if (x->w == NULL) {
+        xmlOutputBufferClose(out);
+        x->failed = 1;
+        return x;
+    }
+    check(x, xmlTextWriterStartDocument(x->w, NULL, "UTF-8", NULL));
+    check(x, xmlTextWriterStartElementNS(x->w, NULL, BAD_CAST root, BAD_CAST ns));
+    return x;
+}
+
+int xml_out_close(xml_out_t *x)
+{
+    if (!x->failed)
+        check(x, xmlTextWriterEndDocument(x->w));
+    if (!x->failed)
+        check(x, xmlTextWriterFlush(x->w));
+    return x->failed ? -1 : 0;
+}
+
+void xml_out_text(xml_out_t *x, const char *text)
+{
+    if (x->failed || text == NULL)
+        return;
+    if (!text_ok(text)) {
+        x->failed = 1;
+        return;
+    }
+    check(x, xmlTextWriterWriteString(x->w, BAD_CAST text));
+}
+
 void xml_out_start(xml_out_t *x, const char *name)
 {
     if (!x->failed)

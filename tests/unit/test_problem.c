@@ -136,9 +136,9 @@ static void test_golden_errors(void **state)
 {
     (void)state;
     const problem_error_t errors[] = {
-        {3, 7, "Element 'name': [facet 'maxLength'] too long."},
-        {0, 0, "missing element code"},
-        {12, 0, "bad date"},
+        {3, 7, "Element 'name': [facet 'maxLength'] too long.", 0},
+        {0, 0, "missing element code", 0},
+        {12, 0, "bad date", 0},
     };
     problem_t p = {.status = 422,
                    .detail = "the document does not match the schema",
@@ -159,7 +159,7 @@ static void test_golden_errors(void **state)
 static void test_errors_total_is_at_least_listed(void **state)
 {
     (void)state;
-    const problem_error_t errors[] = {{1, 1, "a"}, {2, 1, "b"}};
+    const problem_error_t errors[] = {{1, 1, "a", 0}, {2, 1, "b", 0}};
     problem_t p = {.status = 400, .errors = errors, .nerrors = 2, .nerrors_total = 1};
     const char *body;
     size_t len;
