@@ -80,6 +80,8 @@ def pytest_collection_modifyitems(session, config, items):
 def pytest_configure(config):
     config.addinivalue_line('markers', 'run_last: run after every other test '
                             '(checks what the whole suite left behind)')
+    config.addinivalue_line('markers', 'slow: a large case (thousands of records); '
+                            'runs in every suite run')
 
 
 @pytest.fixture(scope='session')
