@@ -9,6 +9,7 @@ against xsd/ (itpm.xsd, problem.xsd).
 import datetime
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -266,3 +267,57 @@ def cpu_ticks(pid):
         return None
     fields = data[data.rindex(')') + 2:].split()
     return int(fields[11]) + int(fields[12])
+
+
+class BatchesLock:
+    """Context manager: a background psql (as the owner) holds ACCESS
+    EXCLUSIVE on table `batches` for `seconds`, so a batch waits inside the
+    database; leaving ends that session at once."""
+
+    def __init__(self, env, seconds):
+        self.env = env
+        self.seconds = seconds
+        self.app_name = 'itpm-test-batches-lock-' + uuid.uuid4().hex[:8]
+        self.proc = None
+
+    def __enter__(self):
+        e = self.env
+        sql = (f'BEGIN; LOCK TABLE batches IN ACCESS EXCLUSIVE MODE; '
+               f'SELECT pg_sleep({float(self.seconds)}); COMMIT;')
+        self.proc = subprocess.Popen(
+            ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', e['ITPM_PG_HOST'],
+             '-p', e['ITPM_PG_PORT'], '-U', e.get('ITPM_PG_OWNER', 'itpm_owner'),
+             '-d', e.get('ITPM_PG_DB', 'itpm'), '-c', sql],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, PGAPPNAME=self.app_name, PGCONNECT_TIMEOUT='5'))
+        try:
+            def held():
+                if self.proc.poll() is not None:
+                    raise AssertionError(f'lock session ended: {self.proc.stderr.read()}')
+                return su(self.env, "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a "
+                                    "ON a.pid = l.pid WHERE l.granted AND l.mode = "
+                                    "'AccessExclusiveLock' AND l.relation = 'batches'::regclass "
+                                    f"AND a.application_name = '{self.app_name}'") == '1'
+            h.wait_until(held, 10, 'the lock on batches is held')
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def release(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            su(self.env, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         f"WHERE application_name = '{self.app_name}'")
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stderr.close()
+        self.proc = None
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
