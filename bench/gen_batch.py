@@ -10,7 +10,7 @@ chosen positions and the same rows as CSV for a `psql \\copy` baseline.
                  [--csv FILE]
 
 Records are <project ref="{prefix}{i}"> of type i:batchProject
-(xsd/itpm.xsd), about 500 bytes each, 14 lines each (one more with
+(xsd/itpm.xsd), about 560 bytes each, 14 lines each (one more with
 --urgent or an unknown element). Record i
 (1-based) gets year year_start + (i-1) // per_year and the serial
 (i-1) % per_year + 1 within it, so its code would be
@@ -41,9 +41,8 @@ from xml.sax.saxutils import escape, quoteattr
 NS = 'urn:itpm:1'
 HEAD_LINES = 2  # XML declaration, <batch> start tag
 
-TITLES = ('智慧农业物联网平台', '政务数据共享交换系统', '城市运行管理中心',
-          '教育资源公共服务平台', '医疗健康信息平台', '应急指挥调度系统',
-          '不动产登记信息系统', '社会治理网格化平台')
+TITLES = ('智慧农业平台', '数据共享系统', '城市运行中心', '教育服务平台',
+          '健康信息平台', '应急指挥系统', '不动产登记系统', '网格治理平台')
 SOURCES = ('sensor', 'business', 'survey', 'external', 'other')
 FREQ = ('realtime', 'hourly', 'daily', 'weekly', 'monthly', 'yearly')
 FUNDING = ('fiscal', 'self', 'mixed')
@@ -185,7 +184,7 @@ def main(argv=None):
                 rec_category = wrong_category
             report.append({'record': i, 'kind': kind + (':' + arg if arg else ''),
                            'line': line, 'error_line': error_line})
-        summary = f'建设内容概述（记录{i}）'
+        summary = f'建设内容{i}'
         refattr = '' if a.no_ref else f' ref={quoteattr(ref)}'
         code = f'{region}-{year}-{serial:05d}'
         block = (f'<project{refattr}>\n'
