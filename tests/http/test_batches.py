@@ -319,10 +319,13 @@ def test_same_id_other_content_is_a_conflict(env, users, tmp_path):
 def test_same_id_in_another_region_is_another_batch(env, users, tmp_path):
     b = Batch(tmp_path, 2, year_start=2035)
     mine = B.result(B.post(users['ca_shuyang'], b.path), 201)
-    theirs_b = Batch(tmp_path, 3, region=OTHER, id=b.id, year_start=2035, name='other')
+    # Same id and the same refs: refs, too, are unique per region only.
+    theirs_b = Batch(tmp_path, 3, region=OTHER, id=b.id, year_start=2035, name='other',
+                     ref_prefix=b.ref_prefix)
     theirs = B.result(B.post(users['ca_siyang'], theirs_b.path), 201)
     assert theirs['region'] == OTHER and int(theirs['records']) == 3
     assert B.batch_rows(env, b.id) == 2
+    assert [c['ref'] for c in theirs.codes[:2]] == [c['ref'] for c in mine.codes]
     assert B.result(users['ca_shuyang'].get(f'{B.BATCHES}/{b.id}'), 200).same_as(mine)
     assert B.result(users['ca_siyang'].get(f'{B.BATCHES}/{b.id}'), 200).same_as(theirs)
     for region, res in ((REGION, mine), (OTHER, theirs)):
@@ -426,6 +429,7 @@ def check_refusal(env, users, b, resp, status, rule, expected):
     b.nothing_stored(env)
     L.problem(users['rev_city'].get(f'{B.BATCHES}/{b.id}', params={'region': b.region}),
               404)
+    assert B.audit_of(users['auditor1'], b.region, b.id) == [], 'a refused batch is audited'
     return root, errs
 
 
