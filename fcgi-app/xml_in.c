@@ -191,7 +191,7 @@ const char *xml_text(arena_t *a, xmlNodePtr c)
 
 const char *xml_attr(arena_t *a, xmlNodePtr node, const char *name)
 {
-    xmlChar *v = xmlGetProp(node, BAD_CAST name);
+    xmlChar *v = xmlGetProp(node, (const xmlChar *)name);
     if (v == NULL)
         return NULL;
     char *s = arena_strdup(a, (const char *)v);

@@ -53,7 +53,7 @@ xml_out_t *xml_out_begin(arena_t *a, const char *root, const char *ns)
         return x;
     }
     check(x, xmlTextWriterStartDocument(x->w, NULL, "UTF-8", NULL));
-    check(x, xmlTextWriterStartElementNS(x->w, NULL, BAD_CAST root, BAD_CAST ns));
+    check(x, xmlTextWriterStartElementNS(x->w, NULL, (const xmlChar *)root, (const xmlChar *)ns));
     return x;
 }
 
@@ -75,7 +75,7 @@ xml_out_t *xml_out_stream(arena_t *a, const char *root, const char *ns, xml_out_
         return x;
     }
     check(x, xmlTextWriterStartDocument(x->w, NULL, "UTF-8", NULL));
-    check(x, xmlTextWriterStartElementNS(x->w, NULL, BAD_CAST root, BAD_CAST ns));
+    check(x, xmlTextWriterStartElementNS(x->w, NULL, (const xmlChar *)root, (const xmlChar *)ns));
     return x;
 }
 
@@ -96,13 +96,13 @@ void xml_out_text(xml_out_t *x, const char *text)
         x->failed = 1;
         return;
     }
-    check(x, xmlTextWriterWriteString(x->w, BAD_CAST text));
+    check(x, xmlTextWriterWriteString(x->w, (const xmlChar *)text));
 }
 
 void xml_out_start(xml_out_t *x, const char *name)
 {
     if (!x->failed)
-        check(x, xmlTextWriterStartElement(x->w, BAD_CAST name));
+        check(x, xmlTextWriterStartElement(x->w, (const xmlChar *)name));
 }
 
 void xml_out_end(xml_out_t *x)
@@ -119,7 +119,7 @@ void xml_out_attr(xml_out_t *x, const char *name, const char *value)
         x->failed = 1;
         return;
     }
-    check(x, xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST value));
+    check(x, xmlTextWriterWriteAttribute(x->w, (const xmlChar *)name, (const xmlChar *)value));
 }
 
 void xml_out_attr_int(xml_out_t *x, const char *name, long long value)
@@ -137,7 +137,7 @@ void xml_out_text_elem(xml_out_t *x, const char *name, const char *text)
         x->failed = 1;
         return;
     }
-    check(x, xmlTextWriterWriteElement(x->w, BAD_CAST name, BAD_CAST text));
+    check(x, xmlTextWriterWriteElement(x->w, (const xmlChar *)name, (const xmlChar *)text));
 }
 
 void xml_out_int_elem(xml_out_t *x, const char *name, long long value)
