@@ -579,11 +579,13 @@ int handle_batch_get(request_t *req, response_t *res)
 
 int handle_batch_list(request_t *req, response_t *res)
 {
+    static const db_stmt_t stmt_count = {
+        "batch_count", "SELECT count(*) FROM batches WHERE ($1::text IS NULL OR region = $1)", 1,
+        1};
     static const db_stmt_t stmt_list = {
         "batch_list",
         "SELECT region, batch_id, kind, submitted::text, records, created, sha256, submitter,"
-        " to_char(received AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-        " count(*) OVER ()"
+        " to_char(received AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
         " FROM batches WHERE ($1::text IS NULL OR region = $1)"
         " ORDER BY received DESC, id DESC OFFSET $2::integer LIMIT $3::integer",
         3, 1};
@@ -606,14 +608,15 @@ int handle_batch_list(request_t *req, response_t *res)
     }
     const char *values[] = {region, arena_printf(req->arena, "%ld", off),
                             arena_printf(req->arena, "%ld", lim)};
-    const db_stmt_t *stmts[] = {&stmt_list};
-    const char *const *vals[] = {values};
-    PGresult *r;
-    if (app_batch(req, res, stmts, vals, 1, &r) < 0)
+    const db_stmt_t *stmts[] = {&stmt_count, &stmt_list};
+    const char *const *vals[] = {values, values};
+    PGresult *out[2];
+    if (app_batch(req, res, stmts, vals, 2, out) < 0)
         return 0;
+    PGresult *r = out[1];
     xml_out_t *x = xml_out_begin(req->arena, "batches", ITPM_NS);
     int n = PQntuples(r);
-    xml_out_attr(x, "total", n > 0 ? PQgetvalue(r, 0, 9) : "0");
+    xml_out_attr(x, "total", PQgetvalue(out[0], 0, 0));
     xml_out_attr_int(x, "offset", off);
     xml_out_attr_int(x, "limit", lim);
     static const char *const names[] = {"region",  "id",     "kind",      "submitted", "records",
