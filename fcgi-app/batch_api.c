@@ -70,8 +70,8 @@ static int copy_field(batch_ctx_t *c, const char *v, int last)
         return -1;
     char *o = c->copy + c->copy_len;
     if (v == NULL) {
-        memcpy(o, "\\N", 2);
-        o += 2;
+        *o++ = '\\';
+        *o++ = 'N';
     } else {
         for (const char *p = v; *p != '\0'; p++) {
             switch (*p) {
@@ -414,11 +414,11 @@ static int apply(batch_ctx_t *c, const char *sha, long long bytes)
 static void hex(const unsigned char *d, unsigned n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
-    for (unsigned i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         out[2 * i] = digits[d[i] >> 4];
         out[2 * i + 1] = digits[d[i] & 15];
     }
-    out[2 * n] = '\0';
+    out[(size_t)2 * n] = '\0';
 }
 
 static void answer_parse(batch_ctx_t *c, batch_parse_status_t ps)

@@ -139,7 +139,7 @@ static int head_read(batch_head_t *h, int nattr, const xmlChar **attrs)
 {
     memset(h, 0, sizeof *h);
     for (int i = 0; i < nattr; i++) {
-        const xmlChar **a = attrs + 5 * i;
+        const xmlChar **a = attrs + (ptrdiff_t)5 * i;
         if (attr_is(a, "id"))
             attr_copy(h->id, sizeof h->id, a);
         else if (attr_is(a, "region"))
@@ -293,7 +293,7 @@ void batch_parser_free(batch_parser_t *p)
     }
     if (p->vctxt != NULL)
         xmlSchemaFreeValidCtxt(p->vctxt);
-    for (size_t i = 0; i < p->nerrors; i++)
+    for (size_t i = 0; p->messages != NULL && i < p->nerrors; i++)
         free(p->messages[i]);
     free(p->messages);
     free(p->errors);
