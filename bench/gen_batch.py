@@ -7,7 +7,8 @@ chosen positions and the same rows as CSV for a `psql \\copy` baseline.
                  [--unit 321322-AGRI] [--kind projects|existing] [--submit]
                  [--urgent REASON] [--year-start 2031] [--per-year 90000]
                  [--ref-prefix r] [--tag TEXT] [--invalid POS:KIND ...]
-                 [--csv FILE]
+                 [--csv FILE] [--csv-dir DIR [--id-start 1] [--actor NAME]
+                 [--role county_admin]]
 
 Records are <project ref="{prefix}{i}"> of type i:batchProject
 (xsd/itpm.xsd), about 560 bytes each, 14 lines each (one more with
@@ -30,11 +31,24 @@ Prints one JSON line: records, bytes, sha256 of the file, lines, and
 "invalid": [{"record", "kind", "line" (the line of the record's <project
 start tag), "error_line" (the offending element's line for schema errors,
 else the same as line)}].
+
+--csv FILE writes the projects rows only (header line first, the columns of
+CSV_COLUMNS). --csv-dir DIR writes every row batch_apply() (sql/006_batches.sql)
+stores for the batch, as three CSV files with a header line each:
+
+    projects.csv        id (record i gets id_start + i - 1), then CSV_COLUMNS
+    data_resources.csv  project_id, code, name, source, share, frequency,
+                        aggregated: one row per <resource> (one per record)
+    project_events.csv  project_id, actor, role, action, from_stage, to_stage,
+                        reason: 'create' from NULL (an empty field) to the
+                        record's stage ('draft' with --submit), reason
+                        'batch {id}'; with --submit also 'submit' from 'draft'
 """
 
 import argparse
 import hashlib
 import json
+import os
 import sys
 from xml.sax.saxutils import escape, quoteattr
 
@@ -50,6 +64,8 @@ FUNDING = ('fiscal', 'self', 'mixed')
 CSV_COLUMNS = ('code', 'region', 'unit', 'year', 'serial', 'title', 'category',
                'budget_requested_fen', 'funding', 'construction_mode', 'schedule_start',
                'schedule_end', 'contact_name', 'contact_phone', 'contact_email', 'summary')
+RESOURCE_COLUMNS = ('project_id', 'code', 'name', 'source', 'share', 'frequency', 'aggregated')
+EVENT_COLUMNS = ('project_id', 'actor', 'role', 'action', 'from_stage', 'to_stage', 'reason')
 
 
 def parse_invalid(specs, n):
@@ -101,7 +117,15 @@ def main(argv=None):
     ap.add_argument('--no-ref', action='store_true', help='records without ref')
     ap.add_argument('--tag', default='', help='text added to every title (to find the rows)')
     ap.add_argument('--invalid', action='append', metavar='POS:KIND')
-    ap.add_argument('--csv', default=None)
+    ap.add_argument('--csv', default=None, help='the projects rows as CSV')
+    ap.add_argument('--csv-dir', default=None, metavar='DIR',
+                    help='every stored row as CSV: DIR/projects.csv (with ids), '
+                    'DIR/data_resources.csv, DIR/project_events.csv')
+    ap.add_argument('--id-start', type=int, default=1,
+                    help='--csv-dir: project id of record 1 (default 1)')
+    ap.add_argument('--actor', default='gen', help='--csv-dir: events\' actor (default gen)')
+    ap.add_argument('--role', default='county_admin',
+                    help='--csv-dir: events\' role (default county_admin)')
     a = ap.parse_args(argv)
 
     n = a.records
@@ -120,6 +144,17 @@ def main(argv=None):
     category = 'existing' if a.kind == 'existing' else 'new'
     wrong_category = 'new' if a.kind == 'existing' else 'existing'
     invalid = parse_invalid(a.invalid, n)
+    if a.id_start < 1:
+        sys.exit('--id-start must be at least 1')
+    # The stage batch_apply() gives the projects, and the events it writes.
+    stage = ('operation' if a.kind == 'existing' else
+             'endorsement' if a.submit else 'draft')
+    ev_actor = csv_field(a.actor)
+    ev_role = csv_field(a.role)
+    ev_reason = csv_field(f'batch {batch_id}')
+    ev_tail = [f',{ev_actor},{ev_role},create,,{"draft" if a.submit else stage},{ev_reason}\n']
+    if a.submit:
+        ev_tail.append(f',{ev_actor},{ev_role},submit,draft,{stage},{ev_reason}\n')
     prefix = a.ref_prefix
     tag = (' ' + a.tag) if a.tag else ''
     urgent = (f'<urgent reason={quoteattr(a.urgent)}/>\n' if a.urgent is not None
@@ -130,6 +165,19 @@ def main(argv=None):
     report = []
     out = open(a.out, 'wb', buffering=1 << 20)
     csv = open(a.csv, 'w', encoding='utf-8', newline='\n', buffering=1 << 20) if a.csv else None
+    if a.csv_dir:
+        os.makedirs(a.csv_dir, exist_ok=True)
+
+        def csv_out(name):
+            return open(os.path.join(a.csv_dir, name), 'w', encoding='utf-8', newline='\n',
+                        buffering=1 << 20)
+        csv_p, csv_r, csv_e = (csv_out('projects.csv'), csv_out('data_resources.csv'),
+                               csv_out('project_events.csv'))
+        csv_p.write('id,' + ','.join(CSV_COLUMNS) + '\n')
+        csv_r.write(','.join(RESOURCE_COLUMNS) + '\n')
+        csv_e.write(','.join(EVENT_COLUMNS) + '\n')
+    else:
+        csv_p = csv_r = csv_e = None
     chunk = []
 
     def flush():
@@ -207,11 +255,20 @@ def main(argv=None):
                  '</project>\n')
         chunk.append(block)
         line += block.count('\n')
-        if csv:
-            csv.write(f'{code},{region},{rec_unit},{year},{serial},{csv_field(title)},'
-                      f'{rec_category},{fen},{funding},centralized,{year}-03-01,'
-                      f'{year}-12-31,王芳,0527-88880000,wf@example.gov.cn,'
-                      f'{csv_field(summary)}\n')
+        if csv or csv_p:
+            row = (f'{code},{region},{rec_unit},{year},{serial},{csv_field(title)},'
+                   f'{rec_category},{fen},{funding},centralized,{year}-03-01,'
+                   f'{year}-12-31,王芳,0527-88880000,wf@example.gov.cn,'
+                   f'{csv_field(summary)}\n')
+            if csv:
+                csv.write(row)
+            if csv_p:
+                pid = a.id_start + i - 1
+                csv_p.write(f'{pid},{row}')
+                csv_r.write(f'{pid},DR{i},{csv_field(f"数据{i}")},{SOURCES[i % 5]},'
+                            f'conditional,{FREQ[i % 6]},false\n')
+                for t in ev_tail:
+                    csv_e.write(f'{pid}{t}')
         if len(chunk) >= 2048:
             flush()
     chunk.append('</batch>\n')
@@ -219,6 +276,9 @@ def main(argv=None):
     out.close()
     if csv:
         csv.close()
+    if csv_p:
+        for f in (csv_p, csv_r, csv_e):
+            f.close()
     # error lines of schema errors were computed for the plain block: shift
     # them by the urgent line when present (it comes before <budget>).
     if a.urgent is not None:
