@@ -5,8 +5,9 @@
 # the 201, beside the libraries' own limit measured in the same run on the
 # same file: `xmllint --noout --stream --schema xsd/itpm.xsd` plus `psql
 # \copy` of every row the batch stores (projects, data_resources,
-# project_events) as CSV into tables shaped like those (same indexes, the
-# foreign keys to the projects copy). Also the peak RSS (VmHWM) of itpmd's
+# project_events) as CSV into tables shaped like those (same indexes, the same
+# foreign keys: projects to regions, units and a copy of its batches row, the
+# other two to the projects copy). Also the peak RSS (VmHWM) of itpmd's
 # workers per size, itpmd restarted before each. Prints figures; it is not a
 # test. See bench/README.md.
 set -Eeuo pipefail
@@ -209,7 +210,7 @@ echo "  itpmd    $ITPM_URL (pid $MASTER, ${ITPM_BIN:-$REPO/build/itpmd}); POST /
     "(session cookie + X-CSRF-Token), records of $UNIT, curl --data-binary"
 echo "  baseline xmllint --noout --stream --schema xsd/itpm.xsd FILE, then psql \\copy of the same rows (CSV)" \
     "into fresh bench_projects, bench_data_resources, bench_project_events (LIKE ... INCLUDING ALL," \
-    "the two FKs to bench_projects (id)) as $ITPM_PG_OWNER, one \\copy each"
+    "the real FKs: regions, units, bench_batches (one row); bench_projects (id)) as $ITPM_PG_OWNER, one \\copy each"
 
 # ---------------------------------------------------------------- sizes
 
@@ -233,7 +234,7 @@ for n in "${SIZE_LIST[@]}"; do
     itpm_log "generating $n records ($id, years $year..$((year + (n - 1) / PER_YEAR)))"
     timed gen_batch "$WORK/gen-$n.log" python3 "$BENCH_DIR/gen_batch.py" --out "$xml" --records "$n" \
         --id "$id" --region "$REGION" --unit "$UNIT" --year-start "$year" --per-year "$PER_YEAR" \
-        --ref-prefix "b$k-" --csv-dir "$csvdir" --actor "$USER_NAME" --role county_admin ||
+        --ref-prefix "b$k-" --csv-dir "$csvdir" --batch-pk "$k" --actor "$USER_NAME" --role county_admin ||
         { cat "$WORK/gen-$n.log" >&2; itpm_die "gen_batch.py failed"; }
     gen_s=$ELAPSED
     year=$((year + (n + PER_YEAR - 1) / PER_YEAR))
@@ -247,15 +248,25 @@ for n in "${SIZE_LIST[@]}"; do
     xmllint_s=$ELAPSED
     # Every row batch_apply() stores, each table shaped like the real one
     # (LIKE ... INCLUDING ALL: columns, defaults, identity, checks, indexes)
-    # plus the foreign keys to the projects copy that the real tables have
-    # (LIKE copies no foreign key), made before the copies so they pay the
-    # same checks. The projects rows carry their ids (COPY writes given values
-    # into the GENERATED ALWAYS identity column), the other two refer to them.
+    # plus the foreign keys the real tables have (LIKE copies no foreign
+    # key), made before the copies so they pay the same checks: projects to
+    # regions, units and bench_batches (the batches row, id = --batch-pk, not
+    # timed), the other two to the projects copy. No row-level security
+    # (itpmd's own cost). The projects rows carry their ids (COPY writes given
+    # values into the GENERATED ALWAYS identity column), the batch columns and
+    # created_by; the other two refer to those ids.
+    sha=$(sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' "$WORK/gen-$n.log")
     psql_owner -c "SET client_min_messages = warning" \
-        -c "DROP TABLE IF EXISTS bench_project_events, bench_data_resources, bench_projects" \
+        -c "DROP TABLE IF EXISTS bench_project_events, bench_data_resources, bench_projects, bench_batches" \
+        -c "CREATE TABLE bench_batches (LIKE batches INCLUDING ALL)" \
+        -c "INSERT INTO bench_batches (id, region, batch_id, kind, submitted, sha256, records, created, bytes, submitter)
+            OVERRIDING SYSTEM VALUE VALUES ($k, '$REGION', '$id', 'projects', false, '$sha', $n, $n, $bytes, '$USER_NAME')" \
         -c "CREATE TABLE bench_projects (LIKE projects INCLUDING ALL)" \
         -c "CREATE TABLE bench_data_resources (LIKE data_resources INCLUDING ALL)" \
         -c "CREATE TABLE bench_project_events (LIKE project_events INCLUDING ALL)" \
+        -c "ALTER TABLE bench_projects ADD FOREIGN KEY (region) REFERENCES regions (code)" \
+        -c "ALTER TABLE bench_projects ADD FOREIGN KEY (unit) REFERENCES units (code)" \
+        -c "ALTER TABLE bench_projects ADD FOREIGN KEY (batch_id) REFERENCES bench_batches (id)" \
         -c "ALTER TABLE bench_data_resources ADD FOREIGN KEY (project_id) REFERENCES bench_projects (id)" \
         -c "ALTER TABLE bench_project_events ADD FOREIGN KEY (project_id) REFERENCES bench_projects (id)"
     psql_su -c "CHECKPOINT"
@@ -277,7 +288,7 @@ for n in "${SIZE_LIST[@]}"; do
     # <resource> a record and no --submit).
     [ "$rows" = "$n $n $n" ] ||
         itpm_die "bench_projects, bench_data_resources, bench_project_events hold $rows rows after the \\copy, not $n each"
-    psql_owner -c "DROP TABLE bench_project_events, bench_data_resources, bench_projects"
+    psql_owner -c "DROP TABLE bench_project_events, bench_data_resources, bench_projects, bench_batches"
 
     # 3. itpmd: a fresh session (kept in PostgreSQL, so it outlives the
     # restart), fresh workers, then the POST: the login's directory and TLS

@@ -7,8 +7,8 @@ chosen positions and the same rows as CSV for a `psql \\copy` baseline.
                  [--unit 321322-AGRI] [--kind projects|existing] [--submit]
                  [--urgent REASON] [--year-start 2031] [--per-year 90000]
                  [--ref-prefix r] [--tag TEXT] [--invalid POS:KIND ...]
-                 [--csv FILE] [--csv-dir DIR [--id-start 1] [--actor NAME]
-                 [--role county_admin]]
+                 [--csv FILE] [--csv-dir DIR [--id-start 1] [--batch-pk 1]
+                 [--actor NAME] [--role county_admin]]
 
 Records are <project ref="{prefix}{i}"> of type i:batchProject
 (xsd/itpm.xsd), about 560 bytes each, 14 lines each (one more with
@@ -36,7 +36,10 @@ else the same as line)}].
 CSV_COLUMNS). --csv-dir DIR writes every row batch_apply() (sql/006_batches.sql)
 stores for the batch, as three CSV files with a header line each:
 
-    projects.csv        id (record i gets id_start + i - 1), then CSV_COLUMNS
+    projects.csv        id (record i gets id_start + i - 1), then CSV_COLUMNS,
+                        then created_by (the actor), batch_id (batch_pk),
+                        batch_record (i) and source_ref (the record's ref; an
+                        empty field, NULL, with --no-ref)
     data_resources.csv  project_id, code, name, source, share, frequency,
                         aggregated: one row per <resource> (one per record)
     project_events.csv  project_id, actor, role, action, from_stage, to_stage,
@@ -65,6 +68,9 @@ CSV_COLUMNS = ('code', 'region', 'unit', 'year', 'serial', 'title', 'category',
                'budget_requested_fen', 'funding', 'construction_mode', 'schedule_start',
                'schedule_end', 'contact_name', 'contact_phone', 'contact_email', 'summary')
 RESOURCE_COLUMNS = ('project_id', 'code', 'name', 'source', 'share', 'frequency', 'aggregated')
+# --csv-dir projects.csv only, after CSV_COLUMNS: what batch_apply() also
+# writes into each project row.
+BATCH_COLUMNS = ('created_by', 'batch_id', 'batch_record', 'source_ref')
 EVENT_COLUMNS = ('project_id', 'actor', 'role', 'action', 'from_stage', 'to_stage', 'reason')
 
 
@@ -123,7 +129,11 @@ def main(argv=None):
                     'DIR/data_resources.csv, DIR/project_events.csv')
     ap.add_argument('--id-start', type=int, default=1,
                     help='--csv-dir: project id of record 1 (default 1)')
-    ap.add_argument('--actor', default='gen', help='--csv-dir: events\' actor (default gen)')
+    ap.add_argument('--batch-pk', type=int, default=1,
+                    help='--csv-dir: the projects\' batch_id, the id of their batches '
+                    'row (default 1)')
+    ap.add_argument('--actor', default='gen',
+                    help='--csv-dir: projects\' created_by, events\' actor (default gen)')
     ap.add_argument('--role', default='county_admin',
                     help='--csv-dir: events\' role (default county_admin)')
     a = ap.parse_args(argv)
@@ -146,10 +156,14 @@ def main(argv=None):
     invalid = parse_invalid(a.invalid, n)
     if a.id_start < 1:
         sys.exit('--id-start must be at least 1')
+    if a.batch_pk < 1:
+        sys.exit('--batch-pk must be at least 1')
     # The stage batch_apply() gives the projects, and the events it writes.
     stage = ('operation' if a.kind == 'existing' else
              'endorsement' if a.submit else 'draft')
     ev_actor = csv_field(a.actor)
+    # created_by is NOT NULL: an empty actor is a quoted empty string, not NULL.
+    created_by = ev_actor or '""'
     ev_role = csv_field(a.role)
     ev_reason = csv_field(f'batch {batch_id}')
     ev_tail = [f',{ev_actor},{ev_role},create,,{"draft" if a.submit else stage},{ev_reason}\n']
@@ -173,7 +187,7 @@ def main(argv=None):
                         buffering=1 << 20)
         csv_p, csv_r, csv_e = (csv_out('projects.csv'), csv_out('data_resources.csv'),
                                csv_out('project_events.csv'))
-        csv_p.write('id,' + ','.join(CSV_COLUMNS) + '\n')
+        csv_p.write('id,' + ','.join(CSV_COLUMNS + BATCH_COLUMNS) + '\n')
         csv_r.write(','.join(RESOURCE_COLUMNS) + '\n')
         csv_e.write(','.join(EVENT_COLUMNS) + '\n')
     else:
@@ -264,7 +278,8 @@ def main(argv=None):
                 csv.write(row)
             if csv_p:
                 pid = a.id_start + i - 1
-                csv_p.write(f'{pid},{row}')
+                source_ref = '' if a.no_ref else csv_field(ref)
+                csv_p.write(f'{pid},{row[:-1]},{created_by},{a.batch_pk},{i},{source_ref}\n')
                 csv_r.write(f'{pid},DR{i},{csv_field(f"数据{i}")},{SOURCES[i % 5]},'
                             f'conditional,{FREQ[i % 6]},false\n')
                 for t in ev_tail:
