@@ -38,11 +38,14 @@ struct batch_parser {
     size_t nerrors, max_errors, total;
 };
 
+/* From inside a callback the parser is only told to deliver nothing more:
+ * xmlStopParser() frees the input that libxml2 (and the callback's own
+ * arguments) still point into. parse() halts it once the chunk is done. */
 static void stop(batch_parser_t *p, batch_parse_status_t status)
 {
     if (p->status == BATCH_PARSE_OK)
         p->status = status;
-    xmlStopParser(p->ctxt);
+    p->ctxt->disableSAX = 1;
 }
 
 static void set_malformed(batch_parser_t *p, int line, int column, const char *msg)
@@ -214,6 +217,9 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         p->head_ok = head_read(&p->head, nattr, attrs);
     } else if (p->depth == 2) {
         deliver(p, ctxt);
+        /* A handler stopped the reading: this record is not built. */
+        if (p->status != BATCH_PARSE_OK)
+            return;
         if (++p->records > p->max_records) {
             stop(p, BATCH_PARSE_TOO_MANY);
             return;
@@ -311,7 +317,11 @@ static int parse(batch_parser_t *p, const char *buf, size_t n, int terminate)
         if (rc != 0 && p->status == BATCH_PARSE_OK)
             set_malformed(p, p->ctxt->input ? p->ctxt->input->line : 0,
                           p->ctxt->input ? p->ctxt->input->col : 0, "not well-formed XML");
-        if (p->status != BATCH_PARSE_OK || (size_t)part == n)
+        if (p->status != BATCH_PARSE_OK) {
+            xmlStopParser(p->ctxt);
+            break;
+        }
+        if ((size_t)part == n)
             break;
         buf += part;
         n -= (size_t)part;

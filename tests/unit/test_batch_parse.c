@@ -202,6 +202,34 @@ static void test_too_many_records(void **state)
     batch_parser_free(p);
 }
 
+static int refuse_head(void *data, const batch_head_t *head)
+{
+    (void)data;
+    (void)head;
+    return -1;
+}
+
+/* The head goes out at the second record's start tag: stopping there must
+ * not touch the attributes of that tag (the parser freed its input). */
+static void test_head_refused_at_second_record(void **state)
+{
+    (void)state;
+    static const char doc[] = HEAD REC("1.00") REC("2.00") REC("3.00") "</batch>";
+    for (size_t chunk = 1; chunk <= 4096; chunk *= 4) {
+        seen_t s = {0};
+        batch_handlers_t h = {&s, refuse_head, on_record};
+        batch_parser_t *p = batch_parser_new(&h, 10, 100);
+        assert_non_null(p);
+        size_t len = strlen(doc);
+        for (size_t off = 0; off < len; off += chunk)
+            if (batch_parser_feed(p, doc + off, len - off < chunk ? len - off : chunk) < 0)
+                break;
+        assert_int_equal(batch_parser_finish(p), BATCH_PARSE_STOPPED);
+        assert_int_equal(s.n, 0);
+        batch_parser_free(p);
+    }
+}
+
 static void test_handler_stops(void **state)
 {
     (void)state;
@@ -222,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_bad_head_is_never_delivered),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_too_many_records),
+        cmocka_unit_test(test_head_refused_at_second_record),
         cmocka_unit_test(test_handler_stops),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
