@@ -31,7 +31,9 @@ enum {
     C_PUBLIC, C_CROSS, C_VERTICAL, C_KEY, C_URGENT, C_URGENT_REASON, C_BUDGET, C_FUNDING,
     C_MODE, C_EXEMPTION, C_START, C_END, C_CONTACT_NAME, C_CONTACT_PHONE, C_CONTACT_EMAIL,
     C_SUMMARY, C_REGION, C_APPROVED, C_LIST_YEAR, C_RETURN_REASON, C_STAGE_SINCE, C_CREATED,
-    C_UPDATED
+    C_UPDATED,
+    /* stmt_get only: one data resource per row (NULL code when there is none) */
+    C_RES_CODE, C_RES_NAME, C_RES_SOURCE, C_RES_SHARE, C_RES_FREQUENCY, C_RES_AGGREGATED
 };
 
 /* A code given, or the one project_create() just made in this transaction.
@@ -40,13 +42,14 @@ enum {
  * current_setting is) cannot drive the index, a parameter-like value can. */
 #define PROJECT_BY_CODE " p.code = (SELECT coalesce($1, current_setting('itpm.last_code', true)))"
 
+/* The project with its data resources in one statement, one row per
+ * resource (the project's columns repeated): a second statement for the
+ * resources would cost the server another plan start and another pass of
+ * the scope policy over the project. */
 static const db_stmt_t stmt_get = {
-    "project_get", "SELECT " PROJECT_COLUMNS " FROM projects p WHERE" PROJECT_BY_CODE, 1, 1};
-
-static const db_stmt_t stmt_resources = {
-    "project_resources",
-    "SELECT d.code, d.name, d.source, d.share, d.frequency, d.aggregated"
-    " FROM data_resources d JOIN projects p ON p.id = d.project_id"
+    "project_get",
+    "SELECT " PROJECT_COLUMNS ", d.code, d.name, d.source, d.share, d.frequency, d.aggregated"
+    " FROM projects p LEFT JOIN data_resources d ON d.project_id = p.id"
     " WHERE" PROJECT_BY_CODE " ORDER BY d.code",
     1, 1};
 
@@ -149,9 +152,8 @@ static void bool_attr(xml_out_t *x, const char *name, const char *pgbool)
 }
 
 /* The attributes and children of a <project> (already started) from one
- * row, with its resources when rs_res is given. */
-static void project_write(xml_out_t *x, arena_t *a, const PGresult *rs, int row,
-                          const PGresult *rs_res)
+ * row; with_resources: rs is stmt_get's, row 0, whose rows hold the resources. */
+static void project_write(xml_out_t *x, arena_t *a, const PGresult *rs, int row, int with_resources)
 {
     xml_out_attr(x, "code", cell(rs, row, C_CODE));
     xml_out_attr(x, "version", cell(rs, row, C_VERSION));
@@ -198,16 +200,18 @@ static void project_write(xml_out_t *x, arena_t *a, const PGresult *rs, int row,
     }
     if (val(rs, row, C_SUMMARY)[0] != '\0')
         xml_out_text_elem(x, "summary", cell(rs, row, C_SUMMARY));
-    if (rs_res != NULL) {
+    if (with_resources) {
         xml_out_start(x, "dataResources");
-        for (int i = 0; i < PQntuples(rs_res); i++) {
+        for (int i = 0; i < PQntuples(rs); i++) {
+            if (cell(rs, i, C_RES_CODE) == NULL)
+                continue;
             xml_out_start(x, "resource");
-            xml_out_attr(x, "code", cell(rs_res, i, 0));
-            xml_out_attr(x, "source", cell(rs_res, i, 2));
-            xml_out_attr(x, "share", cell(rs_res, i, 3));
-            xml_out_attr(x, "frequency", cell(rs_res, i, 4));
-            bool_attr(x, "aggregated", cell(rs_res, i, 5));
-            xml_out_text_elem(x, "name", cell(rs_res, i, 1));
+            xml_out_attr(x, "code", cell(rs, i, C_RES_CODE));
+            xml_out_attr(x, "source", cell(rs, i, C_RES_SOURCE));
+            xml_out_attr(x, "share", cell(rs, i, C_RES_SHARE));
+            xml_out_attr(x, "frequency", cell(rs, i, C_RES_FREQUENCY));
+            bool_attr(x, "aggregated", cell(rs, i, C_RES_AGGREGATED));
+            xml_out_text_elem(x, "name", cell(rs, i, C_RES_NAME));
             xml_out_end(x);
         }
         xml_out_end(x);
@@ -231,16 +235,15 @@ static void project_write(xml_out_t *x, arena_t *a, const PGresult *rs, int row,
     xml_out_text_elem(x, "updated", cell(rs, row, C_UPDATED));
 }
 
-/* Answers with the project read back in the same transaction. */
-static int send_project(request_t *req, response_t *res, const PGresult *rs,
-                        const PGresult *rs_res, int status)
+/* Answers with the project read back by stmt_get in the same transaction. */
+static int send_project(request_t *req, response_t *res, const PGresult *rs, int status)
 {
-    if (PQntuples(rs) != 1) {
+    if (PQntuples(rs) < 1) {
         problem_simple(req->arena, res, 404, "no such project", NULL);
         return -1;
     }
     xml_out_t *doc = xml_out_begin(req->arena, "project", ITPM_NS);
-    project_write(doc, req->arena, rs, 0, rs_res);
+    project_write(doc, req->arena, rs, 0, 1);
     response_header(res, "ETag", arena_printf(req->arena, "\"%s\"", cell(rs, 0, C_VERSION)));
     if (status == 201)
         response_header(res, "Location",
@@ -296,12 +299,12 @@ static int write_and_read_back(request_t *req, response_t *res, const db_stmt_t 
                                const char *const *values, const char *code, int status)
 {
     const char *by_code[] = {code};
-    const db_stmt_t *stmts[] = {write, &stmt_get, &stmt_resources};
-    const char *const *batch[] = {values, by_code, by_code};
-    PGresult *out[3];
-    if (app_batch(req, res, stmts, batch, 3, out) < 0)
+    const db_stmt_t *stmts[] = {write, &stmt_get};
+    const char *const *batch[] = {values, by_code};
+    PGresult *out[2];
+    if (app_batch(req, res, stmts, batch, 2, out) < 0)
         return -1;
-    return send_project(req, res, out[1], out[2], status);
+    return send_project(req, res, out[1], status);
 }
 
 int handle_project_create(request_t *req, response_t *res)
@@ -327,12 +330,12 @@ int handle_project_get(request_t *req, response_t *res)
         return -1;
     }
     const char *by_code[] = {code};
-    const db_stmt_t *stmts[] = {&stmt_get, &stmt_resources};
-    const char *const *values[] = {by_code, by_code};
-    PGresult *out[2];
-    if (app_batch(req, res, stmts, values, 2, out) < 0)
+    const db_stmt_t *stmts[] = {&stmt_get};
+    const char *const *values[] = {by_code};
+    PGresult *out[1];
+    if (app_batch(req, res, stmts, values, 1, out) < 0)
         return -1;
-    return send_project(req, res, out[0], out[1], 200);
+    return send_project(req, res, out[0], 200);
 }
 
 int handle_project_update(request_t *req, response_t *res)
@@ -428,7 +431,7 @@ int handle_project_list(request_t *req, response_t *res)
     xml_out_attr_int(x, "limit", limit);
     for (int i = 0; i < n; i++) {
         xml_out_start(x, "project");
-        project_write(x, req->arena, rs, i, NULL);
+        project_write(x, req->arena, rs, i, 0);
         xml_out_end(x);
     }
     return app_send_xml(req, res, x, 200);

@@ -428,6 +428,10 @@ $$;
 -- Applies one action: lock, scope, role, version, stage, gates, then the new
 -- stage and version, an event and an audit record; or raises and changes
 -- nothing. Runs with the caller's scope (itpm_set_context) in force.
+-- Refusals come in this order: 404 not visible, 403 role, 412 version, 409
+-- stage, 422 reason, 403 not writable. A transition that goes through costs
+-- one lock-and-read of the row, one look-up of the action and only the gate
+-- queries of its own action.
 CREATE FUNCTION project_transition(p_code text, p_action text, p_version integer,
                                    p_reason text, p_amount_fen bigint, p_list_year integer,
                                    p_addr text, p_rid text)
@@ -440,6 +444,8 @@ DECLARE
     v_actor text := current_setting('itpm.user_id', true);
     v_roles text[] := string_to_array(coalesce(current_setting('itpm.roles', true), ''), ',');
     v_role text;
+    v_allowed text;
+    v_writable boolean;
     v_missing text[];
     v_needed integer;
     v_scored integer;
@@ -448,47 +454,59 @@ DECLARE
     v_window boolean;
     v_t rules_thresholds%ROWTYPE;
     v_list_year integer;
+    -- FOR UPDATE applies the update policy too: a caller who may change the
+    -- project finds it locked (concurrent transitions of one project take
+    -- turns, and every check below sees its latest version). The update
+    -- goes through this cursor (WHERE CURRENT OF) and reads no column, so
+    -- it is checked against the update policy only: the read policy holds
+    -- already for the row fetched here.
+    c_project CURSOR FOR SELECT * FROM projects WHERE code = p_code FOR UPDATE;
 BEGIN
-    -- Read first: FOR UPDATE would apply the update policy and hide the
-    -- project from those who may only read it (they get 403, not 404).
-    SELECT * INTO p FROM projects WHERE code = p_code;
-    IF NOT FOUND THEN
-        PERFORM itpm_refuse(404, 'not_found', 'no such project');
-    END IF;
-    -- A role that may never take this action, at any stage: 403.
-    SELECT r INTO v_role FROM lifecycle_actions l, unnest(l.roles) r
-     WHERE l.action = p_action AND r = ANY (v_roles) LIMIT 1;
-    IF v_role IS NULL THEN
-        IF NOT EXISTS (SELECT 1 FROM lifecycle_actions l WHERE l.action = p_action) THEN
-            PERFORM itpm_refuse(422, 'unknown_action', 'no such action: ' || left(p_action, 40));
+    OPEN c_project;
+    FETCH c_project INTO p;
+    v_writable := FOUND;
+    IF NOT v_writable THEN
+        -- Anyone else reads it without the lock, to tell 404 (not visible) from 403.
+        SELECT * INTO p FROM projects WHERE code = p_code;
+        IF NOT FOUND THEN
+            PERFORM itpm_refuse(404, 'not_found', 'no such project');
         END IF;
-        PERFORM itpm_refuse(403, 'forbidden', 'your role may not ' || p_action);
+    END IF;
+    SELECT * INTO a FROM lifecycle_actions l WHERE l.from_stage = p.stage AND l.action = p_action;
+    IF FOUND THEN
+        FOREACH v_allowed IN ARRAY a.roles LOOP
+            IF v_allowed = ANY (v_roles) THEN
+                v_role := v_allowed;
+                EXIT;
+            END IF;
+        END LOOP;
+    END IF;
+    IF v_role IS NULL THEN
+        -- Not possible here for this caller: a role that may never take this
+        -- action, at any stage, gets 403; otherwise the stage is wrong.
+        IF NOT EXISTS (SELECT 1 FROM lifecycle_actions l
+                        WHERE l.action = p_action AND l.roles && v_roles) THEN
+            IF NOT EXISTS (SELECT 1 FROM lifecycle_actions l WHERE l.action = p_action) THEN
+                PERFORM itpm_refuse(422, 'unknown_action', 'no such action: ' || left(p_action, 40));
+            END IF;
+            PERFORM itpm_refuse(403, 'forbidden', 'your role may not ' || p_action);
+        END IF;
     END IF;
     IF p.version <> p_version THEN
         PERFORM itpm_refuse(412, 'stale_version',
                             'the project changed since version ' || p_version);
     END IF;
-    SELECT * INTO a FROM lifecycle_actions l WHERE l.from_stage = p.stage AND l.action = p_action;
-    IF NOT FOUND OR NOT (a.roles && v_roles) THEN
+    IF v_role IS NULL THEN
         PERFORM itpm_refuse(409, 'wrong_stage',
                             p_action || ' is not possible at stage ' || p.stage::text);
     END IF;
-    SELECT r INTO v_role FROM unnest(a.roles) r WHERE r = ANY (v_roles) LIMIT 1;
     IF a.needs_reason AND itpm_blank(p_reason) THEN
         PERFORM itpm_refuse(422, 'reason_required', p_action || ' needs a written reason');
     END IF;
-    -- The row must be writable to this caller (read-only scope is not enough);
-    -- the lock makes concurrent transitions of one project take turns, and
-    -- the version is checked again under it.
-    SELECT * INTO p FROM projects WHERE id = p.id FOR UPDATE;
-    IF NOT FOUND THEN
+    -- Read-only scope is not enough to act.
+    IF NOT v_writable THEN
         PERFORM itpm_refuse(403, 'forbidden', 'this project is outside what you may change');
     END IF;
-    IF p.version <> p_version THEN
-        PERFORM itpm_refuse(412, 'stale_version',
-                            'the project changed since version ' || p_version);
-    END IF;
-    SELECT * INTO v_t FROM rules_thresholds WHERE region = rules_region(p.region, 'rules_thresholds');
 
     IF p_action = 'submit' THEN
         -- The region's own window for the year, else the city's for that year.
@@ -524,6 +542,8 @@ BEGIN
         IF v_needed > 0 THEN
             SELECT count(*), count(score), avg(score) INTO v_assigned, v_scored, v_mean
               FROM expert_assignments e WHERE e.project_id = p.id;
+            SELECT * INTO v_t FROM rules_thresholds
+             WHERE region = rules_region(p.region, 'rules_thresholds');
             IF v_assigned < v_needed OR v_scored < v_assigned THEN
                 PERFORM itpm_refuse(409, 'experts_incomplete',
                                     v_scored || ' of ' || greatest(v_needed, v_assigned)
@@ -558,6 +578,8 @@ BEGIN
                                 'missing sign-off of ' || array_to_string(v_missing, ', '));
         END IF;
     ELSIF p_action = 'request_acceptance' THEN
+        SELECT * INTO v_t FROM rules_thresholds
+         WHERE region = rules_region(p.region, 'rules_thresholds');
         IF p.stage_since > now() - make_interval(days => v_t.trial_days) THEN
             PERFORM itpm_refuse(409, 'trial_period_not_over',
                                 'trial operation lasts at least ' || v_t.trial_days || ' days');
@@ -589,20 +611,21 @@ BEGIN
         END IF;
     END IF;
 
-    UPDATE projects AS t SET
+    -- p is the locked row as it stands.
+    v_list_year := CASE WHEN p_action = 'defer' THEN coalesce(p.list_year, p.year) + 1
+                        WHEN p.stage = 'listing' AND p_action = 'pass'
+                        THEN coalesce(p_list_year, p.list_year, p.year)
+                        ELSE p.list_year END;
+    UPDATE projects SET
         stage = a.to_stage,
-        version = t.version + 1,
-        stage_since = CASE WHEN a.to_stage <> t.stage THEN now() ELSE t.stage_since END,
+        version = p.version + 1,
+        stage_since = CASE WHEN a.to_stage <> p.stage THEN now() ELSE p.stage_since END,
         updated_at = now(),
-        budget_approved_fen = CASE WHEN t.stage = 'budget_review' AND p_action = 'pass'
-                                   THEN p_amount_fen ELSE t.budget_approved_fen END,
-        list_year = CASE WHEN p_action = 'defer' THEN coalesce(t.list_year, t.year) + 1
-                         WHEN t.stage = 'listing' AND p_action = 'pass'
-                         THEN coalesce(p_list_year, t.list_year, t.year)
-                         ELSE t.list_year END,
-        return_reason = CASE WHEN p_action = 'return' THEN p_reason ELSE t.return_reason END
-     WHERE t.id = p.id
-    RETURNING t.list_year INTO v_list_year;
+        budget_approved_fen = CASE WHEN p.stage = 'budget_review' AND p_action = 'pass'
+                                   THEN p_amount_fen ELSE p.budget_approved_fen END,
+        list_year = v_list_year,
+        return_reason = CASE WHEN p_action = 'return' THEN p_reason ELSE p.return_reason END
+     WHERE CURRENT OF c_project;
     IF p_action NOT IN ('defer', 'pass') OR p.stage <> 'listing' THEN
         v_list_year := p_list_year;
     END IF;
@@ -616,7 +639,9 @@ BEGIN
                          || ' -> ' || (p.version + 1)
                          || coalesce(' amount_fen=' || p_amount_fen, '')
                          || coalesce(' list_year=' || v_list_year, ''));
-    RETURN QUERY SELECT t.stage, t.version FROM projects t WHERE t.id = p.id;
+    stage := a.to_stage;
+    version := p.version + 1;
+    RETURN NEXT;
 END
 $$;
 
