@@ -74,11 +74,14 @@ bench_children() {
 # user line, worker_processes, body limit, read timeout and certificate), but
 # its own listener, upstream, pid file, logs and temp dir.
 bench_render_nginx() {
-    local dir=$1 port=$2 fcgi=$3 max_body rt user_line
+    local dir=$1 port=$2 fcgi=$3 max_body rt batch_body batch_rt user_line
     max_body=$(itpm_ini_get "$ITPM_CONF" server max_body 1048576)
     rt=$(itpm_ini_get "$ITPM_CONF" server request_timeout 60)
     case "$rt" in '' | *[!0-9]*) rt=60 ;; esac
     if [ "$rt" -eq 0 ]; then rt=600; else rt=$((rt + 30)); fi
+    batch_body=$(itpm_size_bytes "$(itpm_ini_get "$ITPM_CONF" batch max_body 1g)")
+    batch_rt=$(itpm_ini_get "$ITPM_CONF" batch timeout 900)
+    case "$batch_rt" in '' | *[!0-9]*) batch_rt=900 ;; esac
     if itpm_is_root; then
         user_line="user $ITPM_WEB_USER $ITPM_WEB_USER;"
     else
@@ -96,7 +99,9 @@ bench_render_nginx() {
         "TLS_KEY=$ITPM_STATE/tls/key.pem" \
         "FCGI_PASS=$fcgi" \
         "MAX_BODY=$max_body" \
-        "FCGI_READ_TIMEOUT=$rt"
+        "FCGI_READ_TIMEOUT=$rt" \
+        "BATCH_MAX_BODY=$batch_body" \
+        "BATCH_READ_TIMEOUT=$((batch_rt + 60))"
     # Apart from those lines, the two files must be the same.
     if [ -r "${ITPM_NGINX_CONF:-}" ] &&
         ! diff <(sed -e "s|$ITPM_STATE|STATE|g; s|$dir|STATE|g" "$ITPM_NGINX_CONF" |
