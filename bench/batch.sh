@@ -327,11 +327,15 @@ for n in "${SIZE_LIST[@]}"; do
     rm -rf "$xml" "$csvdir" "$res"
 
     # 4. The lines.
+    # The time target is the issue's: on the largest batch (1,000,000
+    # records by default); smaller sizes are shown for the RSS comparison.
     out=$(awk -v l="$label" -v n="$n" -v it="$total" -v xl="$xmllint_s" -v cp="$copy_p" -v cr="$copy_r" \
-        -v ce="$copy_e" -v max="$RATIO_MAX" 'BEGIN {
+        -v ce="$copy_e" -v max="$RATIO_MAX" -v largest="$MAX_N" 'BEGIN {
         cs = cp + cr + ce; base = xl + cs; ratio = it / base
-        printf "%s itpmd %.1f s (%.0f records/s) | xmllint --stream %.1f s + psql \\copy %.1f s (projects %.1f + data_resources %.1f + project_events %.1f) = %.1f s | ratio %.2f (target <= %s) %s",
-               l, it, n / it, xl, cs, cp, cr, ce, base, ratio, max, (ratio <= max ? "PASS" : "FAIL") }')
+        verdict = n == largest ? sprintf("(target <= %s) %s", max, ratio <= max ? "PASS" : "FAIL") \
+                               : "(info; the target is on the largest size)"
+        printf "%s itpmd %.1f s (%.0f records/s) | xmllint --stream %.1f s + psql \\copy %.1f s (projects %.1f + data_resources %.1f + project_events %.1f) = %.1f s | ratio %.2f %s",
+               l, it, n / it, xl, cs, cp, cr, ce, base, ratio, verdict }')
     if [ "$codes" -ne "$n" ] || [ "$head_ok" -ne 1 ]; then
         out="$out (201 with $codes codes, not $n: FAIL)"
     fi
@@ -379,7 +383,7 @@ case "$out" in *FAIL*) FAILED=1 ;; esac
 echo "$out"
 
 if [ "$FAILED" -eq 0 ]; then verdict=PASS; else verdict=FAIL; fi
-echo "targets: itpmd time <= $RATIO_MAX x (xmllint --stream + psql \\copy) at every size, 201 with every code," \
+echo "targets: itpmd time <= $RATIO_MAX x (xmllint --stream + psql \\copy) for $MAX_N records, 201 with every code," \
     "worker peak RSS <= $RSS_MAX_MIB MiB and growth <= $GROWTH_MAX_MIB MiB: $verdict"
 DONE=1
 exit "$FAILED"
