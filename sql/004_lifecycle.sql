@@ -298,9 +298,13 @@ CREATE OR REPLACE FUNCTION itpm_set_context(p_user text, p_unit text, p_region t
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     v_roles text[] := string_to_array(coalesce(p_roles, ''), ',');
-    v_city boolean := EXISTS (SELECT 1 FROM regions WHERE code = p_region AND kind = 'city');
     v_gate boolean := v_roles && ARRAY['reviewer', 'director'];
+    v_city boolean := false;
 BEGIN
+    -- Only a reviewer's or director's scope depends on the region's kind.
+    IF v_gate THEN
+        v_city := EXISTS (SELECT 1 FROM regions WHERE code = p_region AND kind = 'city');
+    END IF;
     PERFORM set_config('itpm.user_id', p_user, true), set_config('itpm.unit', p_unit, true),
             set_config('itpm.region', p_region, true), set_config('itpm.roles', p_roles, true),
             set_config('itpm.classified', CASE WHEN p_classified THEN 'on' ELSE 'off' END, true),
@@ -467,6 +471,7 @@ BEGIN
     v_writable := FOUND;
     IF NOT v_writable THEN
         -- Anyone else reads it without the lock, to tell 404 (not visible) from 403.
+        CLOSE c_project;
         SELECT * INTO p FROM projects WHERE code = p_code;
         IF NOT FOUND THEN
             PERFORM itpm_refuse(404, 'not_found', 'no such project');
@@ -626,6 +631,9 @@ BEGIN
         list_year = v_list_year,
         return_reason = CASE WHEN p_action = 'return' THEN p_reason ELSE p.return_reason END
      WHERE CURRENT OF c_project;
+    -- The cursor's name is fixed: closed, it is free for the next call in
+    -- this transaction.
+    CLOSE c_project;
     IF p_action NOT IN ('defer', 'pass') OR p.stage <> 'listing' THEN
         v_list_year := p_list_year;
     END IF;
