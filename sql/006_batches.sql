@@ -119,8 +119,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_actor text := current_setting('itpm.user_id', true);
     v_role text := CASE WHEN itpm_has_role('county_admin') THEN 'county_admin' ELSE 'reviewer' END;
-    v_stage project_stage := CASE WHEN p_kind = 'existing' THEN 'operation'
-                                  WHEN p_submit THEN 'endorsement' ELSE 'draft' END;
+    -- A declaration's stage: an existing system enters at operation (in a
+    -- batch of either kind, as when declared singly by these roles).
+    v_stage project_stage := CASE WHEN p_submit THEN 'endorsement' ELSE 'draft' END;
     v_rules text := rules_region(p_region, 'rules_materials');
     v_records integer;
     v_batch bigint;
@@ -137,11 +138,9 @@ BEGIN
      WHERE u.region IS DISTINCT FROM p_region
     UNION ALL
     SELECT 422, NULL, s.rec, s.line, s.col,
-           CASE WHEN p_kind = 'existing'
-                THEN 'a batch of existing systems holds only category existing'
-                ELSE 'an existing system goes in a batch of kind existing' END
+           'a batch of existing systems holds only category existing'
       FROM pg_temp.batch_stage s
-     WHERE (p_kind = 'existing') <> (s.category = 'existing')
+     WHERE p_kind = 'existing' AND s.category <> 'existing'
     UNION ALL
     SELECT 422, NULL, d.rec, d.line, d.col,
            format('ref %s repeats record %s', d.ref, d.first)
@@ -180,7 +179,8 @@ BEGIN
                     THEN 'the declaration window for ' || s.year || ' is not open'
                     ELSE 'an urgent declaration outside the window needs a reason' END
           FROM pg_temp.batch_stage s
-         WHERE NOT coalesce(
+         WHERE s.category <> 'existing'
+           AND NOT coalesce(
                  (SELECT current_date BETWEEN w.opens AND w.closes FROM rules_windows w
                    WHERE w.region = p_region AND w.year = s.year),
                  (SELECT current_date BETWEEN w.opens AND w.closes FROM rules_windows w
@@ -195,7 +195,8 @@ BEGIN
           JOIN LATERAL (SELECT string_agg(kind, ', ' ORDER BY kind) AS kinds
                           FROM rules_materials
                          WHERE region = v_rules AND action = 'submit'
-                           AND (NOT classified_only OR s.classified)) m ON m.kinds IS NOT NULL;
+                           AND (NOT classified_only OR s.classified)) m ON m.kinds IS NOT NULL
+         WHERE s.category <> 'existing';
     END IF;
 
     IF EXISTS (SELECT 1 FROM batch_errors) THEN
@@ -237,7 +238,9 @@ BEGIN
                           contact_phone, contact_email, summary, created_by, batch_id,
                           batch_record, source_ref)
     SELECT p_region || '-' || x.year || '-' || lpad(x.serial::text, 5, '0'), p_region, x.unit,
-           x.year, x.serial, x.title, x.category::project_category, v_stage, x.classified, x.soe,
+           x.year, x.serial, x.title, x.category::project_category,
+           CASE WHEN x.category = 'existing' THEN 'operation'::project_stage ELSE v_stage END,
+           x.classified, x.soe,
            x.public_inst, x.cross_dept, x.vertical, x.key_project, x.urgent,
            coalesce(x.urgent_reason, ''), x.budget_fen, x.funding, x.mode,
            coalesce(x.exemption, ''), x.sched_start, x.sched_end, coalesce(x.contact_name, ''),
@@ -256,13 +259,12 @@ BEGIN
 
     INSERT INTO project_events (project_id, actor, role, action, from_stage, to_stage, reason)
     SELECT p.id, v_actor, v_role, 'create', NULL,
-           CASE WHEN p_submit THEN 'draft'::project_stage ELSE v_stage END,
-           'batch ' || p_batch
+           CASE WHEN p.stage = 'operation' THEN p.stage ELSE 'draft' END, 'batch ' || p_batch
       FROM projects p WHERE p.batch_id = v_batch;
     IF p_submit THEN
         INSERT INTO project_events (project_id, actor, role, action, from_stage, to_stage, reason)
-        SELECT p.id, v_actor, v_role, 'submit', 'draft', v_stage, 'batch ' || p_batch
-          FROM projects p WHERE p.batch_id = v_batch;
+        SELECT p.id, v_actor, v_role, 'submit', 'draft', p.stage, 'batch ' || p_batch
+          FROM projects p WHERE p.batch_id = v_batch AND p.stage = 'endorsement';
     END IF;
 
     PERFORM audit_append(v_actor, v_role, p_addr, p_rid, 'batch',
