@@ -13,10 +13,12 @@ score; the joint reviewers sign off; directors approve.
 The portfolio: about thirty projects of the city (市公安局, 市卫健委) and of
 two counties (沭阳县农业农村局, 泗阳县教育局) in every stage from draft to
 construction (several per stage), plus a trial operation, a rejection, a
-returned draft and two existing systems in operation.
+returned draft and two existing systems in operation; and 泗阳县's inventory
+of systems built before the platform, sent as one bulk batch
+(POST /api/v1/batches by its county admin) that enters them at operation.
 
 Idempotent: a project is recognised by its title and the demo mark in its
-summary. A second run finds every one and skips it (nothing is added twice); a run that was interrupted is
+summary; the batch by its id (the same bytes again answer the stored result). A second run finds every one and skips it (nothing is added twice); a run that was interrupted is
 completed by the next one (a project found short of its stage is moved on).
 Only the Python standard library is used. Exit status 0 when the whole
 portfolio is in place, 1 otherwise.
@@ -123,6 +125,36 @@ PORTFOLIO = [
     S('沭阳县农技推广服务系统（存量）', '321322-AGRI', '180000.00', 'operation',
       existing='ca_shuyang'),
 ]
+
+
+# 泗阳县's inventory: (ref, title, unit, original budget, year built, data resource).
+INVENTORY_ID = 'demo-inventory-321323'
+INVENTORY = [
+    ('SY-EDU-2016-01', '泗阳县学籍管理系统（存量）', '321323-EDU', '420000.00', 2016,
+     ('SY-EDU-STU', '学生学籍数据')),
+    ('SY-EDU-2018-02', '泗阳县教育装备管理平台（存量）', '321323-EDU', '260000.00', 2018, None),
+    ('SY-DATA-2019-01', '泗阳县政务数据共享交换平台（存量）', '321323-DATA', '1150000.00', 2019,
+     ('SY-DATA-DIR', '政务数据资源目录')),
+]
+
+
+def inventory_batch():
+    """The inventory as a <batch kind="existing">, byte for byte the same at
+    every run (the batch id is an idempotency key)."""
+    out = [f'<?xml version="1.0" encoding="UTF-8"?>\n'
+           f'<batch xmlns="{NS}" id="{INVENTORY_ID}" region="321323" kind="existing">\n']
+    for ref, title, unit, budget, year, res in INVENTORY:
+        out.append(
+            f'<project ref="{ref}"><title>{escape(title)}</title><unit>{unit}</unit>'
+            f'<year>{year}</year><category>existing</category><budget>{budget}</budget>'
+            f'<funding>fiscal</funding><construction mode="centralized"/>'
+            f'<summary>{escape(title + MARK)}平台上线前建成，纳入运维监管。</summary>'
+            + (f'<dataResources><resource code="{res[0]}" source="business" share="conditional"'
+               f' frequency="daily" aggregated="true"><name>{escape(res[1])}</name></resource>'
+               f'</dataResources>' if res else '')
+            + '</project>\n')
+    out.append('</batch>\n')
+    return ''.join(out)
 
 
 class Refused(Exception):
@@ -432,6 +464,13 @@ def main(argv):
             continue
         counts[what] = counts.get(what, 0) + 1
         print(f'  {what:7} {code}  {stage:<18} {s["title"]}')
+    try:
+        result = api.call('ca_siyang', 'POST', '/api/v1/batches', inventory_batch())
+        for c in result.findall(N + 'code'):
+            print(f'  batch   {c.text}  {c.get("stage"):<18} {INVENTORY[int(c.get("record")) - 1][1]}')
+    except Refused as e:
+        failed += 1
+        print(f'  FAILED  batch {INVENTORY_ID}: {e}', file=sys.stderr)
     print(f'demo data: {len(PORTFOLIO) - failed} of {len(PORTFOLIO)} projects in place '
           f'({", ".join(f"{n} {k}" for k, n in sorted(counts.items()))}); '
           f'{api.requests} requests; declaration year {loader.year}'
