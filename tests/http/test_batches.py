@@ -445,7 +445,10 @@ def existing_ref(env, users, tmp_path):
 def test_one_invalid_record_among_twenty(env, users, tmp_path, spec, status, rule):
     if spec == 'existingref':
         spec = 'existingref:' + existing_ref(env, users, tmp_path)
-    b = Batch(tmp_path, 20, year_start=2038, invalid=[f'13:{spec}'])
+    # A category that does not fit: a declaration in a batch of existing
+    # systems (an existing system in a batch of projects is taken, below).
+    kind = 'existing' if spec == 'category' else 'projects'
+    b = Batch(tmp_path, 20, kind=kind, year_start=2038, invalid=[f'13:{spec}'])
     bad = b.invalid()[0]
     resp = B.post(users['ca_shuyang'], b.path)
     check_refusal(env, users, b, resp, status, rule, [(13, bad['error_line'])])
@@ -464,6 +467,18 @@ def test_every_error_is_listed(env, users, tmp_path):
     b = Batch(tmp_path, 30, year_start=2038, invalid=['4:unit', '21:dupref'])
     exp = [(x['record'], x['line']) for x in b.invalid()]
     check_refusal(env, users, b, B.post(admin, b.path), 422, None, exp)
+
+
+def test_existing_system_in_a_batch_of_projects_enters_at_operation(env, users, tmp_path):
+    """SPEC: a declaration of category existing from a county admin enters
+    at operation, singly or in a batch: in a batch of projects, that record
+    is at operation and the others are drafts."""
+    b = Batch(tmp_path, 5, year_start=2038, invalid=['3:category'])
+    res = B.result(B.post(users['ca_shuyang'], b.path), 201)
+    stages = {c['record']: c['stage'] for c in res.codes}
+    assert stages == {1: 'draft', 2: 'draft', 3: 'operation', 4: 'draft', 5: 'draft'}, stages
+    p = L.read(users['ca_shuyang'], res.codes[2]['code'])
+    assert p.stage == 'operation'
 
 
 def test_category_must_fit_the_kind(env, users, tmp_path):
@@ -798,7 +813,8 @@ def test_ten_thousand_records(volume, tmp_path):
 def test_one_invalid_record_among_ten_thousand(env, users, tmp_path, spec, status, rule):
     if spec == 'existingref':
         spec = 'existingref:' + existing_ref(env, users, tmp_path)
-    b = Batch(tmp_path, BIG, year_start=2031, per_year=BIG_PER_YEAR,
+    kind = 'existing' if spec == 'category' else 'projects'
+    b = Batch(tmp_path, BIG, kind=kind, year_start=2031, per_year=BIG_PER_YEAR,
               invalid=[f'7777:{spec}'])
     bad = b.invalid()[0]
     t0 = time.monotonic()
