@@ -25,7 +25,7 @@ typedef struct {
     request_t *req;
     response_t *res;
     db_t *db;
-    PGconn *conn;
+    int used_db;  /* the connection was taken (release it at the end) */
     arena_t *rec; /* one record's strings, reset per record */
     batch_parser_t *parser;
     batch_head_t head;
@@ -105,8 +105,9 @@ static int copy_flush(batch_ctx_t *c)
 {
     if (c->copy_len == 0)
         return 0;
-    if (PQputCopyData(c->conn, c->copy, (int)c->copy_len) != 1) {
-        log_error("batch: COPY failed: %s", PQerrorMessage(c->conn));
+    PGconn *conn = db_current(c->db);
+    if (conn == NULL || PQputCopyData(conn, c->copy, (int)c->copy_len) != 1) {
+        log_error("batch: COPY failed: %s", conn ? PQerrorMessage(conn) : "connection closed");
         return -1;
     }
     c->copy_len = 0;
@@ -137,13 +138,21 @@ static int open_batch(void *data, const batch_head_t *head)
     request_t *req = c->req;
     c->head = *head;
     db_status_t status;
-    c->conn = db_conn(c->db, &status);
-    if (c->conn == NULL) {
+    c->used_db = 1;
+    /* A connection the server dropped since its last use fails at BEGIN:
+     * one more try on a new one, as the prepared-statement path does. */
+    int begun = 0;
+    for (int attempt = 0; attempt < 2 && !begun; attempt++) {
+        if (db_conn(c->db, &status) == NULL)
+            break;
+        begun = db_exec(c->db, req->arena, "batch begin", "BEGIN", 0, NULL, &status) != NULL;
+        if (!begun && status != DB_UNAVAILABLE)
+            break;
+    }
+    if (!begun) {
         answer_db(c, status);
         return -1;
     }
-    if (exec(c, "batch begin", "BEGIN", 0, NULL) == NULL)
-        return -1;
     c->in_tx = 1;
     db_actor_t actor;
     app_actor(req, &actor);
@@ -232,21 +241,23 @@ static int stage_record(void *data, long index, int line, int column, xmlNodePtr
     return 0;
 }
 
-/* Leaves the connection idle whatever state the batch left it in. */
+/* Leaves the connection idle whatever state the batch left it in (a
+ * failure may have closed it: then the server rolled back already). */
 static void abandon(batch_ctx_t *c)
 {
-    if (c->copying) {
-        PQputCopyEnd(c->conn, "batch abandoned");
+    PGconn *conn = db_current(c->db);
+    if (conn != NULL && c->copying) {
+        PQputCopyEnd(conn, "batch abandoned");
         PGresult *r;
-        while ((r = PQgetResult(c->conn)) != NULL)
+        while ((r = PQgetResult(conn)) != NULL)
             PQclear(r);
-        c->copying = 0;
     }
-    if (c->in_tx) {
-        PGresult *r = PQexec(c->conn, "ROLLBACK");
+    if (conn != NULL && c->in_tx) {
+        PGresult *r = PQexec(conn, "ROLLBACK");
         PQclear(r);
-        c->in_tx = 0;
     }
+    c->copying = 0;
+    c->in_tx = 0;
 }
 
 static int batch_write(void *ctx, const char *buf, int len)
@@ -329,7 +340,8 @@ drain:
     while ((r = PQgetResult(conn)) != NULL)
         PQclear(r);
 done:
-    if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+    conn = db_current(db);
+    if (conn != NULL && PQtransactionStatus(conn) != PQTRANS_IDLE) {
         PGresult *e = PQexec(conn, "COMMIT");
         PQclear(e);
     }
@@ -369,23 +381,23 @@ static void answer_failures(batch_ctx_t *c, PGresult *r)
 static int apply(batch_ctx_t *c, const char *sha, long long bytes)
 {
     request_t *req = c->req;
-    if (copy_flush(c) < 0 || PQputCopyEnd(c->conn, NULL) != 1) {
+    if (copy_flush(c) < 0 || PQputCopyEnd(db_current(c->db), NULL) != 1) {
         answer_db(c, db_fail(c->db, "batch copy", NULL));
         return -1;
     }
     c->copying = 0;
-    PGresult *r = PQgetResult(c->conn);
+    PGconn *conn = db_current(c->db);
+    PGresult *r = PQgetResult(conn);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    PGresult *more;
+    while ((more = PQgetResult(conn)) != NULL)
+        PQclear(more);
     if (st != PGRES_COMMAND_OK) {
         answer_db(c, db_fail(c->db, "batch copy", r));
         PQclear(r);
-        while ((r = PQgetResult(c->conn)) != NULL)
-            PQclear(r);
         return -1;
     }
     PQclear(r);
-    while ((r = PQgetResult(c->conn)) != NULL)
-        PQclear(r);
     const char *args[] = {c->head.region,
                           c->head.id,
                           c->head.kind,
@@ -562,7 +574,7 @@ int handle_batch_submit(request_t *req, response_t *res)
              ms > 0 ? (double)records * 1000.0 / (double)ms : (double)records);
     send_result(req, res, c.head.region, c.head.id, 201);
 done:
-    if (c.conn != NULL) {
+    if (c.used_db) {
         abandon(&c);
         db_release(c.db);
     }

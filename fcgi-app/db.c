@@ -115,9 +115,9 @@ static db_status_t db_failure(db_t *db, const db_stmt_t *stmt, PGresult *res)
     int broken = db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD;
     /* 08: connection exception; 57: operator intervention (shutdown, cancel,
      * statement timeout); 53: insufficient resources. */
-    int unavailable = broken || (state && (strncmp(state, "08", 2) == 0 ||
-                                           strncmp(state, "57", 2) == 0 ||
-                                           strncmp(state, "53", 2) == 0));
+    int unavailable =
+        broken || (state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57", 2) == 0 ||
+                             strncmp(state, "53", 2) == 0));
     if (unavailable)
         log_error("database unavailable in %s: %s%s", stmt->name, msg,
                   broken ? " (connection dropped)" : "");
@@ -307,6 +307,11 @@ PGconn *db_conn(db_t *db, db_status_t *status)
         *status = DB_UNAVAILABLE;
         return NULL;
     }
+    return db->conn;
+}
+
+PGconn *db_current(const db_t *db)
+{
     return db->conn;
 }
 

@@ -74,6 +74,9 @@ const char *db_last_sqlstate(const db_t *db);
  * connection if the caller left it inside a transaction or a COPY, so the
  * next request starts clean. */
 PGconn *db_conn(db_t *db, db_status_t *status);
+/* The open connection, NULL once a failure closed it: callers holding on to
+ * db_conn()'s pointer across a failed call must ask again. */
+PGconn *db_current(const db_t *db);
 PGresult *db_exec(db_t *db, arena_t *a, const char *what, const char *sql, int n,
                   const char *const *values, db_status_t *status);
 db_status_t db_fail(db_t *db, const char *what, PGresult *res);

@@ -866,3 +866,38 @@ def test_worker_killed_mid_upload_leaves_nothing(volume, tmp_path):
     b.check_codes(res, 'draft')
     assert B.rows_tagged(env, b.tag) == KILL_RECORDS
     assert B.batch_rows(env, b.id) == 1
+
+
+# --------------------------------------------------------------------------
+# the database going away
+
+def test_database_restart_around_batches(private_stack, tmp_path):
+    """One worker, a county system's bearer token (no database work to
+    authenticate, so the batch is the first to meet a connection the server
+    dropped). PostgreSQL restarted between two batches: the next one is
+    stored all the same (the worker reconnects by itself). PostgreSQL down:
+    503, nothing stored, the worker alive; back: the same batch is stored."""
+    env = private_stack('[server]\nworkers = 1\n')
+    token = L.sso_token(env, 'sso-county-sys', '321322-DATA', REGION, ['county_admin'],
+                        name='沭阳县系统')
+    system = L.User(env, bearer=token)
+    try:
+        first = Batch(tmp_path, 3, year_start=2036, name='first')
+        B.result(B.post(system, first.path), 201)
+        h.stack_cmd(env, 'pg-stop')
+        h.stack_cmd(env, 'pg-start')
+        after = Batch(tmp_path, 3, year_start=2036, name='after')
+        B.result(B.post(system, after.path), 201)
+
+        h.stack_cmd(env, 'pg-stop')
+        down = Batch(tmp_path, 3, year_start=2036, name='down')
+        r = B.post(system, down.path)
+        h.problem(r, 503)
+        assert system.get('/healthz').status_code == 200
+        h.stack_cmd(env, 'pg-start')
+        h.wait_until(lambda: system.get('/readyz').status_code == 200, 10,
+                     '/readyz 200 after pg-start', 0.2)
+        res = B.result(B.post(system, down.path), 201)
+        down.check_codes(res, 'draft')
+    finally:
+        system.close()
