@@ -97,18 +97,9 @@ static void on_xml_error(void *data, xmlErrorPtr e)
         batch_parse_error(p, p->current, line, col, e->message);
         return;
     }
-    /* Not stopped from here: libxml2 halts on a fatal error by itself, and
-     * halting it inside its own error path (an encoding switch, say) frees
-     * the input it is still reading. */
-    if (p->malformed[0] == '\0') {
-        snprintf(p->malformed, sizeof p->malformed, "%s",
-                 e->message ? e->message : "not well-formed");
-        p->malformed[strcspn(p->malformed, "\n")] = '\0';
-        p->mline = e->line;
-        p->mcolumn = e->int2;
-    }
-    if (p->status == BATCH_PARSE_OK)
-        p->status = BATCH_PARSE_MALFORMED;
+    /* libxml2 has halted itself on this fatal error; set_malformed() only
+     * keeps further callbacks away, which is safe inside its error path. */
+    set_malformed(p, e->line, e->int2, e->message ? e->message : "not well-formed");
 }
 
 static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys)
