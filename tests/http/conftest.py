@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import itpm_http as h
+import lifecycle_api as L
 
 STACK_UP_TIMEOUT = 180
 STACK_DOWN_TIMEOUT = 90
@@ -189,3 +190,13 @@ def private_stack(request):
         shutil.rmtree(d, ignore_errors=True)
     if errors:
         pytest.fail('\n'.join(errors), pytrace=False)
+
+
+@pytest.fixture(scope='module')
+def users(env):
+    """The demo users of the shared stack, each logged in on first use
+    (lifecycle_api.Users), with the expert pool the reviews draw from."""
+    u = L.Users(env)
+    L.ensure_expert_pool(u['admin1'])
+    yield u
+    u.close()

@@ -40,13 +40,6 @@ QUICK = 5.0            # seconds within which a hostile document is refused
 
 
 @pytest.fixture(scope='module')
-def users(env):
-    u = L.Users(env)
-    yield u
-    u.close()
-
-
-@pytest.fixture(scope='module')
 def volume(request):
     """(env, users) of a private stack for the tests that store tens of
     thousands of rows or kill a worker, so the shared stack's lists stay

@@ -17,14 +17,6 @@ YEAR_RACE = 2095
 CREATIONS = 50
 
 
-@pytest.fixture(scope='module')
-def users(env):
-    u = L.Users(env)
-    L.ensure_expert_pool(u['admin1'])
-    yield u
-    u.close()
-
-
 def race(calls):
     """Run the callables at the same moment (a barrier), each in its own
     thread; return their results in order."""

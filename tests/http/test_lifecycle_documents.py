@@ -10,14 +10,6 @@ import lifecycle_api as L
 from lifecycle_api import N, describe
 
 
-@pytest.fixture(scope='module')
-def users(env):
-    u = L.Users(env)
-    L.ensure_expert_pool(u['admin1'])
-    yield u
-    u.close()
-
-
 def line_of(body, needle, nth=0):
     lines = body.decode().splitlines()
     hits = [i + 1 for i, x in enumerate(lines) if needle in x]

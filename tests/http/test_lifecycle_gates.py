@@ -19,14 +19,6 @@ YEAR_NO_WINDOW = 2099
 YEAR_ADMIN_WINDOW = 2093
 
 
-@pytest.fixture(scope='module')
-def users(env):
-    u = L.Users(env)
-    L.ensure_expert_pool(u['admin1'])
-    yield u
-    u.close()
-
-
 def state(users, code):
     version, stage, nevents = L.snapshot(users['rev_city'], code)
     return version, stage, nevents, len(L.audit(users['auditor1'], code))

@@ -15,14 +15,6 @@ from lifecycle_api import N, describe
 
 
 
-@pytest.fixture(scope='module')
-def users(env):
-    u = L.Users(env)
-    L.ensure_expert_pool(u['admin1'])
-    yield u
-    u.close()
-
-
 def walk(users, flow, check_audit=True):
     """Drive flow from nothing to construction one step at a time, checking
     every reply; return the expected events as (actor, role, action, from,

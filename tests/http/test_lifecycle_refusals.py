@@ -54,14 +54,6 @@ OUT_OF_SCOPE = ('sub_health', 'cdo_health', 'rev_shuyang', 'dir_shuyang', 'ca_sh
                 'jr_drc', 'jr_sec', 'expert1', 'eval1', 'sub_agri')
 
 
-@pytest.fixture(scope='module')
-def users(env):
-    u = L.Users(env)
-    L.ensure_expert_pool(u['admin1'])
-    yield u
-    u.close()
-
-
 def body_kw(action, stage=None):
     """A body that the action would accept if it were allowed."""
     kw = {'reason': '测试理由'}
