@@ -43,28 +43,20 @@ DONE=""
 
 # ---------------------------------------------------------------- cleanup
 
+# A folder kept after an error keeps the logs, not the gigabytes: the batch
+# files, the database and nginx's buffered bodies go (all stay with
+# BENCH_KEEP); the stack's logs are in WORK/stack/log.
+bench_prune_kept() {
+    rm -rf "$WORK"/batch-*.xml "$WORK"/csv-* "$WORK"/result-*.xml \
+        "$WORK/stack/pg" "$WORK/stack/nginx/tmp"
+}
+
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     set +e
     bench_stop_pid "${CHILD_NAME:-child}" "$CHILD_PID"
-    if [ -n "$OWN_STACK" ]; then
-        ITPM_LOG_TAG=bench "$REPO/scripts/stack" down "$OWN_STACK" >/dev/null 2>&1
-    fi
-    if [ -n "$WORK" ]; then
-        if { [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ "$rc" -ne 143 ] && [ -z "$DONE" ]; } ||
-            [ -n "${BENCH_KEEP:-}" ]; then
-            # The logs, not the gigabytes: the batch files, the database and
-            # nginx's buffered bodies go in any case (all but BENCH_KEEP).
-            if [ -z "${BENCH_KEEP:-}" ]; then
-                rm -rf "$WORK"/batch-*.xml "$WORK"/csv-* "$WORK"/result-*.xml \
-                    "$WORK/stack/pg" "$WORK/stack/nginx/tmp"
-            fi
-            itpm_log "work files kept in $WORK (stack logs in $WORK/stack/log)"
-        else
-            rm -rf "$WORK"
-        fi
-    fi
+    bench_teardown "$rc" bench_prune_kept
     exit "$rc"
 }
 trap cleanup EXIT

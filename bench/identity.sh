@@ -48,19 +48,7 @@ cleanup() {
     bench_stop_pid perf "$PERF_PID"
     bench_stop_pid wrk "$WRK_PID"
     bench_stop_pid ldap_binds "$BIND_PID"
-    if [ -n "$OWN_STACK" ]; then
-        ITPM_LOG_TAG=bench "$REPO/scripts/stack" down "$OWN_STACK" >/dev/null 2>&1
-    fi
-    if [ -n "$WORK" ]; then
-        # Kept for a look after an error (not after Ctrl-C, nor after a
-        # complete run that missed a target) or on request.
-        if { [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ "$rc" -ne 143 ] && [ -z "$DONE" ]; } ||
-            [ -n "${BENCH_KEEP:-}" ]; then
-            itpm_log "work files kept in $WORK"
-        else
-            rm -rf "$WORK"
-        fi
-    fi
+    bench_teardown "$rc"
     exit "$rc"
 }
 trap cleanup EXIT

@@ -112,3 +112,65 @@ bench_render_nginx() {
         itpm_log "warning: the baseline's nginx.conf differs from the stack's beyond paths and ports (see $dir/config.diff)"
     fi
 }
+
+# bench_teardown RC [PRUNE]: the end every bench shares, after it stopped
+# its own processes: its own stack (OWN_STACK) down, then its work folder
+# (WORK) removed, or kept for a look after an error (not after Ctrl-C, nor
+# after a complete run that missed a target: DONE is set then) or when
+# BENCH_KEEP asks. PRUNE, a function, thins a folder kept after an error.
+bench_teardown() {
+    local rc=$1 prune=${2:-}
+    if [ -n "${OWN_STACK:-}" ]; then
+        ITPM_LOG_TAG=bench "$REPO/scripts/stack" down "$OWN_STACK" >/dev/null 2>&1
+    fi
+    [ -n "${WORK:-}" ] || return 0
+    if { [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ "$rc" -ne 143 ] && [ -z "${DONE:-}" ]; } ||
+        [ -n "${BENCH_KEEP:-}" ]; then
+        if [ -n "$prune" ] && [ -z "${BENCH_KEEP:-}" ]; then
+            "$prune"
+        fi
+        itpm_log "work files kept in $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+
+# bench_start_baseline CONNINFO: the bare libfcgi + libpq program
+# (bench/baseline.c: the CMake target next to ITPM_BIN when built and
+# current, else compiled into WORK) with WORKERS workers on a socket in WORK,
+# behind a second nginx: the stack's template rendered the stack's way with
+# fastcgi_pass on that socket, its own port, pid, logs and temp. Sets
+# BASELINE (the program), BASE_PID, NGINX_PID (for the caller's cleanup)
+# and BASE_URL.
+bench_start_baseline() {
+    local conninfo=$1 sock="$WORK/baseline.sock" port i
+    BASELINE=${BENCH_BASELINE:-}
+    if [ -z "$BASELINE" ]; then
+        BASELINE="$(dirname "${ITPM_BIN:-$REPO/build/itpmd}")/bench_baseline"
+        if [ ! -x "$BASELINE" ] || [ "$BENCH_DIR/baseline.c" -nt "$BASELINE" ]; then
+            BASELINE="$WORK/baseline"
+            cc -std=c11 -O2 -Wall -Wextra -Werror -I"$(pg_config --includedir)" \
+                -o "$BASELINE" "$BENCH_DIR/baseline.c" -lfcgi -lpq
+        fi
+    fi
+    "$BASELINE" "$sock" "$WORKERS" "$conninfo" >"$WORK/baseline.log" 2>&1 &
+    BASE_PID=$!
+    for ((i = 0; i < 50; i++)); do
+        [ -S "$sock" ] && break
+        itpm_pid_alive "$BASE_PID" || { cat "$WORK/baseline.log" >&2; itpm_die "baseline exited"; }
+        sleep 0.1
+    done
+    [ -S "$sock" ] || itpm_die "baseline socket $sock did not appear"
+
+    port=$(itpm_free_port)
+    mkdir -p "$WORK/nginx/log" "$WORK/nginx/tmp" "$WORK/nginx/run"
+    chmod 0755 "$WORK/nginx" "$WORK/nginx/tmp"
+    bench_render_nginx "$WORK/nginx" "$port" "unix:$sock"
+    nginx -t -q -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/log/nginx-error.log" 2>"$WORK/nginx/check.log" ||
+        { cat "$WORK/nginx/check.log" >&2; itpm_die "rendered nginx.conf is invalid"; }
+    nginx -g 'daemon off;' -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/log/nginx-error.log" \
+        >"$WORK/nginx/log/stdout.log" 2>&1 &
+    NGINX_PID=$!
+    BASE_URL="https://127.0.0.1:$port"
+    itpm_wait_url "$BASE_URL/healthz" "$ITPM_CA" 15 || itpm_die "baseline nginx does not answer on $BASE_URL"
+}

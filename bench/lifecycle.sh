@@ -48,17 +48,7 @@ cleanup() {
     bench_stop_pid wrk "$WRK_PID"
     bench_stop_pid nginx "$NGINX_PID"
     bench_stop_pid baseline "$BASE_PID"
-    if [ -n "$OWN_STACK" ]; then
-        ITPM_LOG_TAG=bench "$REPO/scripts/stack" down "$OWN_STACK" >/dev/null 2>&1
-    fi
-    if [ -n "$WORK" ]; then
-        if { [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ "$rc" -ne 143 ] && [ -z "$DONE" ]; } ||
-            [ -n "${BENCH_KEEP:-}" ]; then
-            itpm_log "work files kept in $WORK"
-        else
-            rm -rf "$WORK"
-        fi
-    fi
+    bench_teardown "$rc"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -116,40 +106,9 @@ MASTER=$(itpm_read_pid "$ITPM_PIDFILE") || itpm_die "no itpmd pid in $ITPM_PIDFI
 itpm_pid_alive "$MASTER" || itpm_die "itpmd (pid $MASTER) is not running"
 WORKERS=$(itpm_ini_get "$ITPM_CONF" server workers 4)
 
-BASELINE=${BENCH_BASELINE:-}
-if [ -z "$BASELINE" ]; then
-    BASELINE="$(dirname "${ITPM_BIN:-$REPO/build/itpmd}")/bench_baseline"
-    if [ ! -x "$BASELINE" ] || [ "$BENCH_DIR/baseline.c" -nt "$BASELINE" ]; then
-        BASELINE="$WORK/baseline"
-        cc -std=c11 -O2 -Wall -Wextra -Werror -I"$(pg_config --includedir)" \
-            -o "$BASELINE" "$BENCH_DIR/baseline.c" -lfcgi -lpq
-    fi
-fi
-
 # The baseline as the superuser: row-level security is forced on projects
 # even for their owner, and the baseline is the bare keyed read and write.
-BASE_SOCK="$WORK/baseline.sock"
-BASE_CONNINFO="host=$ITPM_PG_HOST port=$ITPM_PG_PORT dbname=$ITPM_PG_DB user=postgres"
-"$BASELINE" "$BASE_SOCK" "$WORKERS" "$BASE_CONNINFO" >"$WORK/baseline.log" 2>&1 &
-BASE_PID=$!
-for ((i = 0; i < 50; i++)); do
-    [ -S "$BASE_SOCK" ] && break
-    itpm_pid_alive "$BASE_PID" || { cat "$WORK/baseline.log" >&2; itpm_die "baseline exited"; }
-    sleep 0.1
-done
-[ -S "$BASE_SOCK" ] || itpm_die "baseline socket $BASE_SOCK did not appear"
-
-BASE_PORT=$(itpm_free_port)
-mkdir -p "$WORK/nginx/log" "$WORK/nginx/tmp" "$WORK/nginx/run"
-chmod 0755 "$WORK/nginx" "$WORK/nginx/tmp"
-bench_render_nginx "$WORK/nginx" "$BASE_PORT" "unix:$BASE_SOCK"
-nginx -t -q -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/log/nginx-error.log" 2>"$WORK/nginx/check.log" ||
-    { cat "$WORK/nginx/check.log" >&2; itpm_die "rendered nginx.conf is invalid"; }
-nginx -g 'daemon off;' -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/log/nginx-error.log" \
-    >"$WORK/nginx/log/stdout.log" 2>&1 &
-NGINX_PID=$!
-BASE_URL="https://127.0.0.1:$BASE_PORT"
-itpm_wait_url "$BASE_URL/healthz" "$ITPM_CA" 15 || itpm_die "baseline nginx does not answer on $BASE_URL"
+bench_start_baseline "host=$ITPM_PG_HOST port=$ITPM_PG_PORT dbname=$ITPM_PG_DB user=postgres"
 
 SUB_H="Authorization: Bearer $(token --sub bench-submitter --roles submitter --unit 321300-PSB --region 321300)"
 REV_H="Authorization: Bearer $(token --sub bench-reviewer --roles reviewer --unit 321300-DATA --region 321300)"

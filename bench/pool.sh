@@ -45,19 +45,7 @@ cleanup() {
     bench_stop_pid wrk "$WRK_PID"
     bench_stop_pid nginx "$NGINX_PID"
     bench_stop_pid baseline "$BASE_PID"
-    if [ -n "$OWN_STACK" ]; then
-        ITPM_LOG_TAG=bench "$REPO/scripts/stack" down "$OWN_STACK" >/dev/null 2>&1
-    fi
-    if [ -n "$WORK" ]; then
-        # Kept for a look after an error (not after Ctrl-C, nor after a
-        # complete run that missed a target) or on request.
-        if { [ "$rc" -ne 0 ] && [ "$rc" -ne 130 ] && [ "$rc" -ne 143 ] && [ -z "$DONE" ]; } ||
-            [ -n "${BENCH_KEEP:-}" ]; then
-            itpm_log "work files kept in $WORK"
-        else
-            rm -rf "$WORK"
-        fi
-    fi
+    bench_teardown "$rc"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -124,41 +112,7 @@ LIVE=$(bench_children "$MASTER" | wc -l)
 [ "$LIVE" -eq "$WORKERS" ] || itpm_log "warning: $ITPM_CONF says workers = $WORKERS, master $MASTER has $LIVE children"
 MAX_REQUESTS=$(itpm_ini_get "$ITPM_CONF" server max_requests 10000)
 
-# The baseline: the CMake target when built, else compiled here.
-BASELINE=${BENCH_BASELINE:-}
-if [ -z "$BASELINE" ]; then
-    BASELINE="$(dirname "${ITPM_BIN:-$REPO/build/itpmd}")/bench_baseline"
-    if [ ! -x "$BASELINE" ] || [ "$BENCH_DIR/baseline.c" -nt "$BASELINE" ]; then
-        BASELINE="$WORK/baseline"
-        cc -std=c11 -O2 -Wall -Wextra -Werror -I"$(pg_config --includedir)" \
-            -o "$BASELINE" "$BENCH_DIR/baseline.c" -lfcgi -lpq
-    fi
-fi
-
-BASE_SOCK="$WORK/baseline.sock"
-BASE_CONNINFO="host=$ITPM_PG_HOST port=$ITPM_PG_PORT dbname=$ITPM_PG_DB user=$ITPM_PG_APP"
-"$BASELINE" "$BASE_SOCK" "$WORKERS" "$BASE_CONNINFO" >"$WORK/baseline.log" 2>&1 &
-BASE_PID=$!
-for ((i = 0; i < 50; i++)); do
-    [ -S "$BASE_SOCK" ] && break
-    itpm_pid_alive "$BASE_PID" || { cat "$WORK/baseline.log" >&2; itpm_die "baseline exited"; }
-    sleep 0.1
-done
-[ -S "$BASE_SOCK" ] || itpm_die "baseline socket $BASE_SOCK did not appear"
-
-# The second nginx: the stack's template, rendered the stack's way, with
-# fastcgi_pass on the baseline's socket, its own port, pid, logs and temp.
-BASE_PORT=$(itpm_free_port)
-mkdir -p "$WORK/nginx/log" "$WORK/nginx/tmp" "$WORK/nginx/run"
-chmod 0755 "$WORK/nginx" "$WORK/nginx/tmp"
-bench_render_nginx "$WORK/nginx" "$BASE_PORT" "unix:$BASE_SOCK"
-nginx -t -q -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/log/nginx-error.log" 2>"$WORK/nginx/check.log" ||
-    { cat "$WORK/nginx/check.log" >&2; itpm_die "rendered nginx.conf is invalid"; }
-nginx -g 'daemon off;' -p "$WORK/nginx/" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/log/nginx-error.log" \
-    >"$WORK/nginx/log/stdout.log" 2>&1 &
-NGINX_PID=$!
-BASE_URL="https://127.0.0.1:$BASE_PORT"
-itpm_wait_url "$BASE_URL/healthz" "$ITPM_CA" 15 || itpm_die "baseline nginx does not answer on $BASE_URL"
+bench_start_baseline "host=$ITPM_PG_HOST port=$ITPM_PG_PORT dbname=$ITPM_PG_DB user=$ITPM_PG_APP"
 REG_H=()
 [ -z "$AUTH_HEADER" ] || REG_H=(-H "$AUTH_HEADER")
 for url in "$ITPM_URL/api/v1/regions/$REGION" "$BASE_URL/api/v1/regions/$REGION"; do
