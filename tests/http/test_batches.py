@@ -894,3 +894,53 @@ def test_database_restart_around_batches(private_stack, tmp_path):
         down.check_codes(res, 'draft')
     finally:
         system.close()
+
+
+# --------------------------------------------------------------------------
+# rules checked on the whole set that the generator does not exercise
+
+def hand_batch(tag, year, records):
+    """A small batch written here: records is a list of (ref, classified)."""
+    batch_id = 'hb-' + tag
+    body = [f'<batch xmlns="{L.NS}" id="{batch_id}" region="{REGION}" kind="projects">\n']
+    for ref, classified in records:
+        body.append(
+            f'<project ref="{ref}-{tag}"><title>手工批次 {tag}</title>'
+            f'<unit>{UNIT[REGION]}</unit><year>{year}</year><category>new</category>'
+            f'<flags classified="{"true" if classified else "false"}"/>'
+            f'<budget>1000.00</budget><funding>fiscal</funding>'
+            f'<construction mode="centralized"/></project>\n')
+    body.append('</batch>\n')
+    return batch_id, ''.join(body)
+
+
+def test_classified_records_need_the_clearance(env, users, tmp_path):
+    """A county admin without the classified clearance: a classified record
+    is refused with 403 naming it (line 3), nothing stored. A reviewer of
+    the city with the clearance stores the same batch."""
+    tag = B.new_tag()
+    batch_id, body = hand_batch(tag, 2040, [('a', False), ('b', True), ('c', False)])
+    root = L.problem(B.post(users['ca_shuyang'], body), 403)
+    total, errs = B.errors(root)
+    assert total == 1 and [(e['record'], e['line']) for e in errs] == [(2, 3)], errs
+    B.nothing_stored(env, batch_id, tag)
+    res = B.result(B.post(users['rev_city'], body), 201)
+    assert [c['stage'] for c in res.codes] == ['draft'] * 3, res
+
+
+def test_no_code_left_for_the_year(env, users, tmp_path):
+    """Codes have five serial digits: with 99,998 taken in a year, the second
+    record of a batch for that year has none left: 409 naming it, nothing
+    stored, the counter untouched."""
+    year = 2041
+    h.psql(env, "INSERT INTO project_serials (region, year, last_serial) "
+                f"VALUES ('{REGION}', {year}, 99998) ON CONFLICT (region, year) "
+                "DO UPDATE SET last_serial = 99998")
+    tag = B.new_tag()
+    batch_id, body = hand_batch(tag, year, [('a', False), ('b', False), ('c', False)])
+    root = L.problem(B.post(users['ca_shuyang'], body), 409)
+    total, errs = B.errors(root)
+    assert total == 1 and [(e['record'], e['line']) for e in errs] == [(2, 3)], errs
+    B.nothing_stored(env, batch_id, tag)
+    assert h.psql(env, "SELECT last_serial FROM project_serials "
+                       f"WHERE region = '{REGION}' AND year = {year}").strip() == '99998'
