@@ -2,12 +2,12 @@
 #include "auth.h"
 
 #include "app.h"
+#include "digest.h"
 #include "jwt.h"
 #include "log.h"
 #include "problem.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,10 +60,9 @@ int auth_token_new(char *out, size_t outlen)
 
 char *auth_token_hash(arena_t *a, const char *token)
 {
-    unsigned char md[32];
-    unsigned int mdlen = 0;
+    unsigned char md[SHA256_BYTES];
     char *out = arena_alloc(a, 2 + 64 + 1);
-    if (EVP_Digest(token, strlen(token), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+    if (digest_sha256(token, strlen(token), md) < 0) {
         /* Unusable hash: a value that matches no stored session. */
         memcpy(out, "\\x", 2);
         memset(out + 2, '0', 64);
@@ -192,12 +191,10 @@ static int from_bearer(request_t *req, response_t *res, const char *authz, user_
 {
     const char *token = authz + 7;
     size_t len = strlen(token);
-    unsigned char key[32];
-    unsigned int keylen = 0;
+    unsigned char key[SHA256_BYTES];
     long long now = (long long)time(NULL);
     int skew = req->conf->sso_clock_skew;
-    int hashed = len <= (size_t)req->conf->sso_max_token &&
-                 EVP_Digest(token, len, key, &keylen, EVP_sha256(), NULL) == 1 && keylen == 32;
+    int hashed = len <= (size_t)req->conf->sso_max_token && digest_sha256(token, len, key) == 0;
     sso_cache_entry_t *e = hashed ? &sso_cache[key[0] % SSO_CACHE_SLOTS] : NULL;
     if (e != NULL && e->used && CRYPTO_memcmp(e->key, key, 32) == 0 && now < e->exp + skew &&
         now >= e->nbf - skew) {

@@ -136,8 +136,20 @@ static db_status_t db_failure(db_t *db, const db_stmt_t *stmt, PGresult *res)
     return DB_ERROR;
 }
 
+/* itpm_set_context()'s body (sql/007_hot_paths.sql) as a statement of its
+ * own: prepared, it is planned once per connection with itpm_scope()
+ * inlined, where calling the function would plan its body on every request. */
 static const db_stmt_t stmt_context = {
-    "itpm_set_context", "SELECT itpm_set_context($1, $2, $3, $4, $5::boolean)", 5, 1};
+    "itpm_set_context",
+    "SELECT set_config('itpm.user_id', $1, true), set_config('itpm.unit', $2, true),"
+    " set_config('itpm.region', $3, true), set_config('itpm.roles', $4, true),"
+    " set_config('itpm.classified', CASE WHEN $5::boolean THEN 'on' ELSE 'off' END, true),"
+    " set_config('itpm.scope_all_read', s.all_read, true),"
+    " set_config('itpm.scope_all_write', s.all_write, true),"
+    " set_config('itpm.scope_region', s.scope_region, true),"
+    " set_config('itpm.scope_unit', s.scope_unit, true)"
+    " FROM itpm_scope($2, $3, $4) s",
+    5, 1};
 
 /* Prepares stmt on the current connection if it is not yet; -1 on failure
  * with *status set (the connection may have been dropped). */

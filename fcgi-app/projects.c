@@ -36,22 +36,11 @@ enum {
     C_RES_CODE, C_RES_NAME, C_RES_SOURCE, C_RES_SHARE, C_RES_FREQUENCY, C_RES_AGGREGATED
 };
 
-/* A code given, or the one project_create() just made in this transaction.
- * The scalar sub-query is evaluated once, before the scan: under forced
- * row-level security a condition holding a non-leakproof function (as
- * current_setting is) cannot drive the index, a parameter-like value can. */
-#define PROJECT_BY_CODE " p.code = (SELECT coalesce($1, current_setting('itpm.last_code', true)))"
-
 /* The project with its data resources in one statement, one row per
- * resource (the project's columns repeated): a second statement for the
- * resources would cost the server another plan start and another pass of
- * the scope policy over the project. */
-static const db_stmt_t stmt_get = {
-    "project_get",
-    "SELECT " PROJECT_COLUMNS ", d.code, d.name, d.source, d.share, d.frequency, d.aggregated"
-    " FROM projects p LEFT JOIN data_resources d ON d.project_id = p.id"
-    " WHERE" PROJECT_BY_CODE " ORDER BY d.code",
-    1, 1};
+ * resource (project_rows() in SQL, whose columns the enum above follows): a
+ * second statement for the resources would cost the server another plan
+ * start and another pass of the scope policy over the project. */
+static const db_stmt_t stmt_get = {"project_get", "SELECT * FROM project_rows($1)", 1, 1};
 
 #define PROJECT_FILTER                                                                             \
     " WHERE ($1::project_stage IS NULL OR p.stage = $1::project_stage)"                            \
@@ -98,11 +87,10 @@ static const db_stmt_t stmt_update = {
     " $26::text[], $27::text[], $28::text[], $29::text[], $30::boolean[], $31, $32)",
     32, 0};
 
+/* Answers with stmt_get's rows: the project as the transition left it. */
 static const db_stmt_t stmt_transition = {
     "project_transition",
-    "SELECT stage, version FROM project_transition($1, $2, $3::int, $4, $5::bigint, $6::int,"
-    " $7, $8)",
-    8, 0};
+    "SELECT * FROM project_transition($1, $2, $3::int, $4, $5::bigint, $6::int, $7, $8)", 8, 0};
 
 static const db_stmt_t stmt_events = {
     "project_events",
@@ -467,7 +455,12 @@ int handle_project_transition(request_t *req, response_t *res)
                         xml_child_text(req->arena, root, "reason"), amount_fen,
                         xml_child_text(req->arena, root, "listYear"), req->remote_addr,
                         req->request_id};
-    return write_and_read_back(req, res, &stmt_transition, tr, code, 200);
+    const db_stmt_t *stmts[] = {&stmt_transition};
+    const char *const *values[] = {tr};
+    PGresult *out[1];
+    if (app_batch(req, res, stmts, values, 1, out) < 0)
+        return -1;
+    return send_project(req, res, out[0], 200);
 }
 
 int handle_project_events(request_t *req, response_t *res)

@@ -3,13 +3,13 @@
  * their own and need no If-Match; scope is the project's. */
 #include "app.h"
 #include "declaration.h"
+#include "digest.h"
 #include "handlers.h"
 #include "problem.h"
 #include "xml_in.h"
 #include "xml_out.h"
 
 #include <ctype.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,9 +144,8 @@ int handle_attachment_upload(request_t *req, response_t *res)
     }
     if (request_read_body(req, res) < 0)
         return -1;
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    if (EVP_Digest(req->body, req->body_len, md, &mdlen, EVP_sha256(), NULL) != 1) {
+    unsigned char md[SHA256_BYTES];
+    if (digest_sha256(req->body, req->body_len, md) < 0) {
         problem_simple(req->arena, res, 500, "the file could not be hashed", NULL);
         return -1;
     }

@@ -1,6 +1,6 @@
-/* XML documents written with libxml2's text writer into a buffer owned by
- * the request arena. Failures are sticky: check xml_out_failed() once at the
- * end instead of after every element. */
+/* XML documents written into a buffer freed when the request arena resets.
+ * Failures are sticky: check the result of xml_out_finish() or
+ * xml_out_close() once at the end instead of after every element. */
 #ifndef ITPM_XML_OUT_H
 #define ITPM_XML_OUT_H
 

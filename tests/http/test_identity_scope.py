@@ -156,3 +156,42 @@ def test_writes_stay_in_scope(env, projects):
                         f"'{code(6)}' RETURNING code;\nROLLBACK;\n", user=app)
     assert r.returncode == 0 and r.stdout.strip() == '', \
         f'the read-only roles changed a project: {r.stdout} {r.stderr}'
+
+
+# Callers of every kind of scope, with and without the clearance.
+CALLERS = [
+    ('ca_shuyang', '321322-DATA', '321322', 'county_admin', False),
+    ('sub_agri', '321322-AGRI', '321322', 'submitter', True),
+    ('rev_shuyang', '321322-DATA', '321322', 'reviewer', False),
+    ('rev_city2', '321300-DATA', '321300', 'reviewer', False),
+    ('dir_city', '321300-DATA', '321300', 'director', True),
+    ('auditor1', '321300-DATA', '321300', 'auditor', False),
+    ('expert7', '321322-DATA', '321322', 'expert', True),
+]
+
+
+@pytest.fixture(scope='module')
+def resources(env, projects):
+    """Two data resources on each of this file's projects."""
+    mine = f"SELECT id FROM projects WHERE year = {YEAR} AND code LIKE '%-{YEAR}-%'"
+    superuser(env, f"INSERT INTO data_resources (project_id, code, name, source, share, "
+                   f"frequency) SELECT p.id, r.c || '-' || p.serial, '范围测试资源', 'dept', "
+                   f"'none', 'daily' FROM projects p, (VALUES ('RA'), ('RB')) r (c) "
+                   f"WHERE p.id IN ({mine})")
+    ids = superuser(env, f"SELECT id, code FROM projects WHERE id IN ({mine})")
+    yield {i: c for i, c in (l.split('|') for l in ids.split())}
+    superuser(env, f"DELETE FROM data_resources WHERE project_id IN ({mine})")
+
+
+@pytest.mark.parametrize('caller', CALLERS, ids=[c[0] + '-' + c[3] for c in CALLERS])
+def test_project_documents_and_resources_keep_the_project_scope(env, resources, caller):
+    """The project document (the view the daemon reads a project through,
+    which reads data_resources as the schema owner) and data_resources
+    itself show exactly the resources of the projects the caller sees."""
+    visible = ours(as_app(env, *caller))
+    docs = as_app(env, *caller, query='SELECT code, res_code FROM project_documents')
+    assert ours(docs) == visible, docs
+    assert {(c, r) for c, r in docs if c in visible} == \
+        {(c, f'{p}-{int(c[-5:])}') for c in visible for p in ('RA', 'RB')}, docs
+    rows = as_app(env, *caller, query='SELECT project_id FROM data_resources')
+    assert {resources[i] for (i,) in rows if i in resources} == visible, rows
