@@ -70,24 +70,23 @@ static const db_stmt_t stmt_count = {
     "project_count",
     "SELECT count(*) FROM (SELECT 1 FROM projects p" PROJECT_FILTER " LIMIT $7::int) c", 7, 1};
 
+/* The writes answer with stmt_get's rows: the project as they left it. */
 static const db_stmt_t stmt_create = {
     "project_create",
-    "SELECT code, version, set_config('itpm.last_code', code, true) FROM project_create("
-    "$1, $2::int, $3, $4, $5::boolean, $6::boolean, $7::boolean, $8::boolean, $9::boolean,"
-    " $10::boolean, $11::boolean, $12, $13::bigint, $14, $15, $16, $17::date, $18::date, $19,"
-    " $20, $21, $22, $23::text[], $24::text[], $25::text[], $26::text[], $27::text[],"
-    " $28::boolean[], $29, $30)",
+    "SELECT * FROM project_create($1, $2::int, $3, $4, $5::boolean, $6::boolean, $7::boolean,"
+    " $8::boolean, $9::boolean, $10::boolean, $11::boolean, $12, $13::bigint, $14, $15, $16,"
+    " $17::date, $18::date, $19, $20, $21, $22, $23::text[], $24::text[], $25::text[],"
+    " $26::text[], $27::text[], $28::boolean[], $29, $30)",
     30, 0};
 
 static const db_stmt_t stmt_update = {
     "project_update",
-    "SELECT code, version FROM project_update($1, $2::int, $3, $4::int, $5, $6::boolean,"
-    " $7::boolean, $8::boolean, $9::boolean, $10::boolean, $11::boolean, $12::boolean, $13,"
-    " $14::bigint, $15, $16, $17, $18::date, $19::date, $20, $21, $22, $23, $24, $25::text[],"
-    " $26::text[], $27::text[], $28::text[], $29::text[], $30::boolean[], $31, $32)",
+    "SELECT * FROM project_update($1, $2::int, $3, $4::int, $5, $6::boolean, $7::boolean,"
+    " $8::boolean, $9::boolean, $10::boolean, $11::boolean, $12::boolean, $13, $14::bigint, $15,"
+    " $16, $17, $18::date, $19::date, $20, $21, $22, $23, $24, $25::text[], $26::text[],"
+    " $27::text[], $28::text[], $29::text[], $30::boolean[], $31, $32)",
     32, 0};
 
-/* Answers with stmt_get's rows: the project as the transition left it. */
 static const db_stmt_t stmt_transition = {
     "project_transition",
     "SELECT * FROM project_transition($1, $2, $3::int, $4, $5::bigint, $6::int, $7, $8)", 8, 0};
@@ -223,7 +222,7 @@ static void project_write(xml_out_t *x, arena_t *a, const PGresult *rs, int row,
     xml_out_text_elem(x, "updated", cell(rs, row, C_UPDATED));
 }
 
-/* Answers with the project read back by stmt_get in the same transaction. */
+/* Answers with the project in stmt_get's rows. */
 static int send_project(request_t *req, response_t *res, const PGresult *rs, int status)
 {
     if (PQntuples(rs) < 1) {
@@ -280,19 +279,17 @@ static int read_declaration(request_t *req, response_t *res, declaration_t *d)
     return 0;
 }
 
-/* Runs a write (create, update, transition) and reads the project back in
- * the same transaction: one round trip. code NULL = the project the write
- * just created. */
-static int write_and_read_back(request_t *req, response_t *res, const db_stmt_t *write,
-                               const char *const *values, const char *code, int status)
+/* Runs a write (create, update, transition), which answers with the project
+ * as it left it, in the same transaction: one round trip. */
+static int write_project(request_t *req, response_t *res, const db_stmt_t *write,
+                         const char *const *values, int status)
 {
-    const char *by_code[] = {code};
-    const db_stmt_t *stmts[] = {write, &stmt_get};
-    const char *const *batch[] = {values, by_code};
-    PGresult *out[2];
-    if (app_batch(req, res, stmts, batch, 2, out) < 0)
+    const db_stmt_t *stmts[] = {write};
+    const char *const *batch[] = {values};
+    PGresult *out[1];
+    if (app_batch(req, res, stmts, batch, 1, out) < 0)
         return -1;
-    return send_project(req, res, out[1], status);
+    return send_project(req, res, out[0], status);
 }
 
 int handle_project_create(request_t *req, response_t *res)
@@ -307,7 +304,7 @@ int handle_project_create(request_t *req, response_t *res)
                             d.contact_email, d.summary, d.res_code, d.res_name, d.res_source,
                             d.res_share, d.res_frequency, d.res_aggregated, req->remote_addr,
                             req->request_id};
-    return write_and_read_back(req, res, &stmt_create, create, NULL, 201);
+    return write_project(req, res, &stmt_create, create, 201);
 }
 
 int handle_project_get(request_t *req, response_t *res)
@@ -346,7 +343,7 @@ int handle_project_update(request_t *req, response_t *res)
                             d.contact_email, d.summary, d.unit, d.res_code, d.res_name,
                             d.res_source, d.res_share, d.res_frequency, d.res_aggregated,
                             req->remote_addr, req->request_id};
-    return write_and_read_back(req, res, &stmt_update, update, code, 200);
+    return write_project(req, res, &stmt_update, update, 200);
 }
 
 /* A query parameter that must be a non-negative integer within max. */
@@ -455,12 +452,7 @@ int handle_project_transition(request_t *req, response_t *res)
                         xml_child_text(req->arena, root, "reason"), amount_fen,
                         xml_child_text(req->arena, root, "listYear"), req->remote_addr,
                         req->request_id};
-    const db_stmt_t *stmts[] = {&stmt_transition};
-    const char *const *values[] = {tr};
-    PGresult *out[1];
-    if (app_batch(req, res, stmts, values, 1, out) < 0)
-        return -1;
-    return send_project(req, res, out[0], 200);
+    return write_project(req, res, &stmt_transition, tr, 200);
 }
 
 int handle_project_events(request_t *req, response_t *res)

@@ -67,16 +67,11 @@ SELECT p.code, p.version, p.stage, p.title, p.unit, p.year, p.category, p.classi
   LEFT JOIN data_resources d ON d.project_id = p.id;
 GRANT SELECT ON project_documents TO itpm_app;
 
--- The project of p_code, or (p_code NULL) the one project_create() just made
--- in this transaction. Inlined by the planner: the scalar sub-query on the
--- code is evaluated once, before the scan (under forced row-level security
--- a condition holding a non-leakproof function, as current_setting is,
--- cannot drive the index; a parameter-like value can).
+-- The project p_code in the caller's scope, in resource order. Inlined by
+-- the planner, so the code drives the index.
 CREATE FUNCTION project_rows(p_code text) RETURNS SETOF project_documents
 LANGUAGE sql STABLE AS $$
-    SELECT * FROM project_documents v
-     WHERE v.code = (SELECT coalesce(p_code, current_setting('itpm.last_code', true)))
-     ORDER BY v.res_code
+    SELECT * FROM project_documents v WHERE v.code = p_code ORDER BY v.res_code
 $$;
 
 -- Audit -------------------------------------------------------------------------
@@ -123,6 +118,16 @@ BEGIN
     RETURN v_id;
 END
 $$;
+
+-- Checks ------------------------------------------------------------------------
+
+-- A table's checks are prepared again for every statement that writes it.
+-- This one joined text and an integer with ||, whose operator is a
+-- SQL-language function that PostgreSQL inlines by parsing its body anew:
+-- on every transition, the most expensive part of updating a project.
+ALTER TABLE projects DROP CONSTRAINT projects_check1,
+    ADD CONSTRAINT projects_code_parts
+        CHECK (code = region || '-' || year::text || '-' || lpad(serial::text, 5, '0'));
 
 -- Transitions -----------------------------------------------------------------
 
@@ -346,5 +351,150 @@ BEGIN
                          || ' -> ' || (p.version + 1)
                          || coalesce(' amount_fen=' || p_amount_fen, '')
                          || coalesce(' list_year=' || v_list_year, ''));
+END
+$$;
+
+-- Declarations ------------------------------------------------------------------
+
+-- project_create() and project_update() of 004, the same rules in the same
+-- order, answering like a transition with the project as it now stands,
+-- read before the audit record.
+DROP FUNCTION project_create(text, integer, text, text, boolean, boolean, boolean, boolean,
+                             boolean, boolean, boolean, text, bigint, text, text, text, date,
+                             date, text, text, text, text, text[], text[], text[], text[],
+                             text[], boolean[], text, text);
+DROP FUNCTION project_update(text, integer, text, integer, text, boolean, boolean, boolean,
+                             boolean, boolean, boolean, boolean, text, bigint, text, text, text,
+                             date, date, text, text, text, text, text, text[], text[], text[],
+                             text[], text[], boolean[], text, text);
+
+-- Creates a project with its data resources. The serial comes from the
+-- region-year counter row, locked until commit: codes have no gaps and no
+-- duplicates however many are created at once. An existing system declared
+-- by a reviewer or county admin enters at operation; everything else is a
+-- draft of its unit.
+CREATE FUNCTION project_create(p_unit text, p_year integer, p_title text, p_category text,
+                               p_classified boolean, p_soe boolean, p_public boolean,
+                               p_cross boolean, p_vertical boolean, p_key boolean,
+                               p_urgent boolean, p_urgent_reason text, p_budget_fen bigint,
+                               p_funding text, p_mode text, p_exemption text, p_start date,
+                               p_end date, p_contact_name text, p_contact_phone text,
+                               p_contact_email text, p_summary text,
+                               p_res_code text[], p_res_name text[], p_res_source text[],
+                               p_res_share text[], p_res_frequency text[],
+                               p_res_aggregated boolean[], p_addr text, p_rid text)
+RETURNS SETOF project_documents
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_region text;
+    v_serial integer;
+    v_code text;
+    v_id bigint;
+    v_actor text := current_setting('itpm.user_id', true);
+    v_stage project_stage := 'draft';
+    v_role text := 'submitter';
+BEGIN
+    SELECT region INTO v_region FROM units WHERE units.code = p_unit;
+    IF v_region IS NULL THEN
+        PERFORM itpm_refuse(422, 'unknown_unit', 'no such unit: ' || p_unit);
+    END IF;
+    IF p_category = 'existing' AND (itpm_has_role('reviewer') OR itpm_has_role('county_admin')) THEN
+        v_stage := 'operation';
+        v_role := CASE WHEN itpm_has_role('reviewer') THEN 'reviewer' ELSE 'county_admin' END;
+    ELSIF NOT itpm_has_role('submitter') THEN
+        PERFORM itpm_refuse(403, 'forbidden',
+                            'only a submitter declares; reviewers and county admins register existing systems');
+    END IF;
+    IF NOT itpm_project_writable(v_region, p_unit, p_classified)
+       OR (v_role = 'submitter' AND current_setting('itpm.unit', true) <> p_unit) THEN
+        PERFORM itpm_refuse(403, 'forbidden', 'you may not declare for ' || p_unit);
+    END IF;
+    INSERT INTO project_serials AS s (region, year, last_serial) VALUES (v_region, p_year, 1)
+    ON CONFLICT (region, year) DO UPDATE SET last_serial = s.last_serial + 1
+    RETURNING s.last_serial INTO v_serial;
+    v_code := v_region || '-' || p_year || '-' || lpad(v_serial::text, 5, '0');
+    INSERT INTO projects (code, region, unit, year, serial, title, category, stage, classified,
+                          soe, public_institution, cross_department, vertical, key_project,
+                          urgent, urgent_reason, budget_requested_fen, funding, construction_mode,
+                          exemption_reason, schedule_start, schedule_end, contact_name,
+                          contact_phone, contact_email, summary, created_by)
+    VALUES (v_code, v_region, p_unit, p_year, v_serial, p_title, p_category::project_category,
+            v_stage, p_classified, p_soe, p_public, p_cross, p_vertical, p_key, p_urgent,
+            coalesce(p_urgent_reason, ''), p_budget_fen, p_funding, p_mode,
+            coalesce(p_exemption, ''), p_start, p_end, coalesce(p_contact_name, ''),
+            coalesce(p_contact_phone, ''), coalesce(p_contact_email, ''),
+            coalesce(p_summary, ''), v_actor)
+    RETURNING id INTO v_id;
+    INSERT INTO data_resources (project_id, code, name, source, share, frequency, aggregated)
+    SELECT v_id, r.c, r.n, r.s, r.sh, r.f, r.a
+      FROM unnest(p_res_code, p_res_name, p_res_source, p_res_share, p_res_frequency,
+                  p_res_aggregated) AS r(c, n, s, sh, f, a);
+    INSERT INTO project_events (project_id, actor, role, action, from_stage, to_stage)
+    VALUES (v_id, v_actor, v_role, 'create', NULL, v_stage);
+    RETURN QUERY SELECT * FROM project_rows(v_code);
+    PERFORM audit_append(v_actor, v_role, p_addr, p_rid, 'create', 'project:' || v_code,
+                         'category=' || p_category || ' unit=' || p_unit || ' stage='
+                         || v_stage::text || ' budget_fen=' || p_budget_fen);
+END
+$$;
+
+-- Replaces a draft's declaration (data resources included) when the caller
+-- holds its current version.
+CREATE FUNCTION project_update(p_code text, p_version integer, p_title text, p_year integer,
+                               p_category text, p_classified boolean, p_soe boolean,
+                               p_public boolean, p_cross boolean, p_vertical boolean,
+                               p_key boolean, p_urgent boolean, p_urgent_reason text,
+                               p_budget_fen bigint, p_funding text, p_mode text,
+                               p_exemption text, p_start date, p_end date,
+                               p_contact_name text, p_contact_phone text, p_contact_email text,
+                               p_summary text, p_unit text,
+                               p_res_code text[], p_res_name text[], p_res_source text[],
+                               p_res_share text[], p_res_frequency text[],
+                               p_res_aggregated boolean[], p_addr text, p_rid text)
+RETURNS SETOF project_documents
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    p projects%ROWTYPE;
+    v_actor text := current_setting('itpm.user_id', true);
+BEGIN
+    SELECT * INTO p FROM projects WHERE projects.code = p_code;
+    IF NOT FOUND THEN
+        PERFORM itpm_refuse(404, 'not_found', 'no such project');
+    END IF;
+    IF NOT itpm_has_role('submitter') OR NOT itpm_project_writable(p.region, p.unit, p.classified)
+       OR current_setting('itpm.unit', true) <> p.unit THEN
+        PERFORM itpm_refuse(403, 'forbidden', 'only the declaring unit updates its draft');
+    END IF;
+    SELECT * INTO p FROM projects WHERE id = p.id FOR UPDATE;
+    IF p.version <> p_version THEN
+        PERFORM itpm_refuse(412, 'stale_version', 'the project changed since version ' || p_version);
+    END IF;
+    IF p.stage <> 'draft' THEN
+        PERFORM itpm_refuse(409, 'wrong_stage', 'only a draft can be changed');
+    END IF;
+    IF p_unit <> p.unit OR p_year <> p.year THEN
+        PERFORM itpm_refuse(422, 'immutable_field', 'unit and year are fixed by the project code');
+    END IF;
+    UPDATE projects AS t SET title = p_title, category = p_category::project_category,
+           classified = p_classified, soe = p_soe, public_institution = p_public,
+           cross_department = p_cross, vertical = p_vertical, key_project = p_key,
+           urgent = p_urgent, urgent_reason = coalesce(p_urgent_reason, ''),
+           budget_requested_fen = p_budget_fen, funding = p_funding, construction_mode = p_mode,
+           exemption_reason = coalesce(p_exemption, ''), schedule_start = p_start,
+           schedule_end = p_end, contact_name = coalesce(p_contact_name, ''),
+           contact_phone = coalesce(p_contact_phone, ''),
+           contact_email = coalesce(p_contact_email, ''), summary = coalesce(p_summary, ''),
+           version = t.version + 1, updated_at = now()
+     WHERE t.id = p.id;
+    DELETE FROM data_resources WHERE project_id = p.id;
+    INSERT INTO data_resources (project_id, code, name, source, share, frequency, aggregated)
+    SELECT p.id, r.c, r.n, r.s, r.sh, r.f, r.a
+      FROM unnest(p_res_code, p_res_name, p_res_source, p_res_share, p_res_frequency,
+                  p_res_aggregated) AS r(c, n, s, sh, f, a);
+    RETURN QUERY SELECT * FROM project_rows(p.code);
+    PERFORM audit_append(v_actor, 'submitter', p_addr, p_rid, 'update', 'project:' || p.code,
+                         'version ' || p.version || ' -> ' || (p.version + 1));
 END
 $$;
