@@ -13,12 +13,8 @@
 set -Eeuo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-REPO=$(cd "$BENCH_DIR/.." && pwd -P)
-# shellcheck source=../scripts/lib.sh
-. "$REPO/scripts/lib.sh"
 # shellcheck source=lib.sh
 . "$BENCH_DIR/lib.sh"
-ITPM_LOG_TAG=bench
 
 SIZES=${BATCH_SIZES:-100000 1000000}
 RATIO_MAX=${BENCH_RATIO_MAX:-1.5}

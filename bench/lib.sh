@@ -1,7 +1,13 @@
 # bench/lib.sh — helpers shared by the benchmark drivers (pool.sh,
-# identity.sh, lifecycle.sh). Sourced after scripts/lib.sh. A driver's cleanup trap stops
-# WRK_PID, the wrk run_wrk has in flight.
+# identity.sh, lifecycle.sh, batch.sh), which source it first with BENCH_DIR
+# set to bench/; it sets REPO and brings scripts/lib.sh. A driver's cleanup
+# trap stops WRK_PID, the wrk run_wrk has in flight.
 # shellcheck shell=bash
+
+REPO=$(cd "$BENCH_DIR/.." && pwd -P)
+# shellcheck source=../scripts/lib.sh
+. "$REPO/scripts/lib.sh"
+ITPM_LOG_TAG=bench
 
 WRK_PID=""
 

@@ -16,30 +16,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROJECT_COLUMNS                                                                            \
-    "p.code, p.version, p.stage, p.title, p.unit, p.year, p.category, p.classified, p.soe,"        \
-    " p.public_institution, p.cross_department, p.vertical, p.key_project, p.urgent,"              \
-    " p.urgent_reason, p.budget_requested_fen, p.funding, p.construction_mode,"                    \
-    " p.exemption_reason, p.schedule_start, p.schedule_end, p.contact_name, p.contact_phone,"      \
-    " p.contact_email, p.summary, p.region, p.budget_approved_fen, p.list_year, p.return_reason,"  \
-    " to_char(p.stage_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                  \
-    " to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                   \
-    " to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
+/* The columns of project_heads and project_documents (sql/007_hot_paths.sql):
+ * the project as it is written, then its id, then (project_documents) one
+ * data resource per row, NULL code when there is none. */
 enum {
     C_CODE, C_VERSION, C_STAGE, C_TITLE, C_UNIT, C_YEAR, C_CATEGORY, C_CLASSIFIED, C_SOE,
     C_PUBLIC, C_CROSS, C_VERTICAL, C_KEY, C_URGENT, C_URGENT_REASON, C_BUDGET, C_FUNDING,
     C_MODE, C_EXEMPTION, C_START, C_END, C_CONTACT_NAME, C_CONTACT_PHONE, C_CONTACT_EMAIL,
     C_SUMMARY, C_REGION, C_APPROVED, C_LIST_YEAR, C_RETURN_REASON, C_STAGE_SINCE, C_CREATED,
-    C_UPDATED,
-    /* stmt_get only: one data resource per row (NULL code when there is none) */
+    C_UPDATED, C_ID,
     C_RES_CODE, C_RES_NAME, C_RES_SOURCE, C_RES_SHARE, C_RES_FREQUENCY, C_RES_AGGREGATED
 };
 
 /* The project with its data resources in one statement, one row per
- * resource (project_rows() in SQL, whose columns the enum above follows): a
- * second statement for the resources would cost the server another plan
- * start and another pass of the scope policy over the project. */
+ * resource: a second statement for the resources would cost the server
+ * another plan start and another pass of the scope policy over the project. */
 static const db_stmt_t stmt_get = {"project_get", "SELECT * FROM project_rows($1)", 1, 1};
 
 #define PROJECT_FILTER                                                                             \
@@ -59,7 +50,7 @@ static const db_stmt_t stmt_custom_plans = {
 /* A page walks the code index and stops at its limit. */
 static const db_stmt_t stmt_list = {
     "project_list",
-    "SELECT " PROJECT_COLUMNS " FROM projects p" PROJECT_FILTER
+    "SELECT * FROM project_heads p" PROJECT_FILTER
     " ORDER BY p.code LIMIT $7::int OFFSET $8::int",
     8, 1};
 
@@ -70,7 +61,8 @@ static const db_stmt_t stmt_count = {
     "project_count",
     "SELECT count(*) FROM (SELECT 1 FROM projects p" PROJECT_FILTER " LIMIT $7::int) c", 7, 1};
 
-/* The writes answer with stmt_get's rows: the project as they left it. */
+/* The writes answer with project_documents rows, as stmt_get: the project
+ * as they left it. */
 static const db_stmt_t stmt_create = {
     "project_create",
     "SELECT * FROM project_create($1, $2::int, $3, $4, $5::boolean, $6::boolean, $7::boolean,"

@@ -80,7 +80,7 @@ static void put(xml_out_t *x, const char *s, size_t n)
         flush(x);
 }
 
-static void puts_(xml_out_t *x, const char *s)
+static void put_str(xml_out_t *x, const char *s)
 {
     put(x, s, strlen(s));
 }
@@ -132,10 +132,10 @@ static void put_escaped(xml_out_t *x, const char *s, int in_attr)
         if (ref == NULL)
             continue;
         put(x, run, (size_t)(p - run));
-        puts_(x, ref);
+        put_str(x, ref);
         run = p + 1;
     }
-    puts_(x, run);
+    put_str(x, run);
 }
 
 static void close_start_tag(xml_out_t *x)
@@ -153,7 +153,7 @@ static xml_out_t *start_document(arena_t *a, const char *root, const char *ns,
     arena_on_reset(a, xml_out_release, x);
     x->write = write;
     x->ctx = ctx;
-    puts_(x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    put_str(x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     xml_out_start(x, root);
     xml_out_attr(x, "xmlns", ns);
     return x;
@@ -180,7 +180,7 @@ void xml_out_start(xml_out_t *x, const char *name)
     }
     close_start_tag(x);
     put(x, "<", 1);
-    puts_(x, name);
+    put_str(x, name);
     x->open[x->depth++] = name;
     x->in_tag = 1;
 }
@@ -200,7 +200,7 @@ void xml_out_end(xml_out_t *x)
         return;
     }
     put(x, "</", 2);
-    puts_(x, name);
+    put_str(x, name);
     put(x, ">", 1);
 }
 
@@ -213,7 +213,7 @@ void xml_out_attr(xml_out_t *x, const char *name, const char *value)
         return;
     }
     put(x, " ", 1);
-    puts_(x, name);
+    put_str(x, name);
     put(x, "=\"", 2);
     put_escaped(x, value, 1);
     put(x, "\"", 1);

@@ -42,16 +42,10 @@ $$;
 
 -- The project as one document --------------------------------------------------
 
--- The project as the daemon writes it, one row per data resource (the
--- project's columns repeated, the resource's NULL when it has none; times
--- UTC to the second), as the schema's owner sees it. The policies of
--- projects are forced on the owner too, so the view shows the caller's
--- projects only (the policies read the caller's itpm.* settings),
--- while data_resources, no longer forced, is read without its own policy,
--- which would only ask again of every row whether its project is visible.
--- The daemon's role keeps that policy on every direct use of the table.
-ALTER TABLE data_resources NO FORCE ROW LEVEL SECURITY;
-CREATE VIEW project_documents WITH (security_barrier) AS
+-- The project as the daemon writes it (times UTC to the second), one row
+-- per project, its id last: what a list reads, as the caller (the policies
+-- of projects apply as to a query on the table).
+CREATE VIEW project_heads WITH (security_invoker = true) AS
 SELECT p.code, p.version, p.stage, p.title, p.unit, p.year, p.category, p.classified, p.soe,
        p.public_institution, p.cross_department, p.vertical, p.key_project, p.urgent,
        p.urgent_reason, p.budget_requested_fen, p.funding, p.construction_mode,
@@ -61,10 +55,23 @@ SELECT p.code, p.version, p.stage, p.title, p.unit, p.year, p.category, p.classi
        to_char(p.stage_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS stage_since,
        to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created,
        to_char(p.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS updated,
-       d.code AS res_code, d.name AS res_name, d.source AS res_source, d.share AS res_share,
-       d.frequency AS res_frequency, d.aggregated AS res_aggregated
-  FROM projects p
-  LEFT JOIN data_resources d ON d.project_id = p.id;
+       p.id
+  FROM projects p;
+GRANT SELECT ON project_heads TO itpm_app;
+
+-- The same with its data resources, one row per resource (the resource's
+-- columns NULL when it has none), as the schema's owner sees it. The
+-- policies of projects are forced on the owner too, so the view shows the
+-- caller's projects only (the policies read the caller's itpm.* settings),
+-- while data_resources, no longer forced, is read without its own policy,
+-- which would only ask again of every row whether its project is visible.
+-- The daemon's role keeps that policy on every direct use of the table.
+ALTER TABLE data_resources NO FORCE ROW LEVEL SECURITY;
+CREATE VIEW project_documents WITH (security_barrier) AS
+SELECT h.*, d.code AS res_code, d.name AS res_name, d.source AS res_source,
+       d.share AS res_share, d.frequency AS res_frequency, d.aggregated AS res_aggregated
+  FROM project_heads h
+  LEFT JOIN data_resources d ON d.project_id = h.id;
 GRANT SELECT ON project_documents TO itpm_app;
 
 -- The project p_code in the caller's scope, in resource order. Inlined by
@@ -76,19 +83,51 @@ $$;
 
 -- Audit -------------------------------------------------------------------------
 
--- The same record and the same hash as before (audit_record_hash() still
--- verifies it), but everything that does not depend on the previous record
--- (the time, the fields, their length-prefixed encoding) is worked out
--- before the chain's lock; under the lock only the previous hash, the id,
--- one SHA-256 and a plain insert. The lock is held to commit, so the
--- callers append last, after reading what they answer with.
+-- audit_record_hash() of 003 in two parts, so a writer can encode its record
+-- before the chain's lock and only link it under the lock: the fields after
+-- the id, length-prefixed, and the link of the previous hash, the id and
+-- that tail. The bytes hashed are the same as before, so every record,
+-- earlier ones included, verifies with the one definition below. Both parts
+-- are single expressions the planner inlines (into audit_verify()'s loop
+-- and audit_append()'s assignments).
+CREATE FUNCTION audit_record_tail(p_at timestamptz, p_actor text, p_role text, p_addr text,
+                                  p_rid text, p_action text, p_object text, p_summary text)
+RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT convert_to(
+        format('%s:%s%s:%s%s:%s%s:%s%s:%s%s:%s%s:%s%s:%s',
+               length(to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')),
+               to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+               length(p_actor), p_actor, length(p_role), p_role, length(p_addr), p_addr,
+               length(p_rid), p_rid, length(p_action), p_action, length(p_object), p_object,
+               length(p_summary), p_summary), 'UTF8')
+$$;
+
+CREATE FUNCTION audit_record_link(p_prev bytea, p_id bigint, p_tail bytea)
+RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT sha256(p_prev || convert_to(length(p_id::text)::text || ':' || p_id::text, 'UTF8')
+                  || p_tail)
+$$;
+
+CREATE OR REPLACE FUNCTION audit_record_hash(p_prev bytea, p_id bigint, p_at timestamptz,
+                                             p_actor text, p_role text, p_addr text,
+                                             p_rid text, p_action text, p_object text,
+                                             p_summary text)
+RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT audit_record_link(p_prev, p_id, audit_record_tail(p_at, p_actor, p_role, p_addr,
+                                                             p_rid, p_action, p_object,
+                                                             p_summary))
+$$;
+
+-- The same record as before, encoded before the chain's lock; under the lock
+-- only the previous hash, the id, the link and a plain insert. The lock is
+-- held to commit, so the callers append last, after reading what they
+-- answer with.
 CREATE OR REPLACE FUNCTION audit_append(p_actor text, p_role text, p_addr text, p_rid text,
                                         p_action text, p_object text, p_summary text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_prev bytea;
     v_id bigint;
-    v_hash bytea;
     v_at timestamptz := clock_timestamp();
     -- Each field cut once, for the row and its hash alike.
     v_actor text := left(p_actor, 256);
@@ -98,23 +137,17 @@ DECLARE
     v_action text := left(p_action, 64);
     v_object text := left(p_object, 256);
     v_summary text := left(p_summary, 2000);
-    v_at_text text := to_char(v_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US');
-    -- audit_record_hash()'s input after the id.
-    v_tail bytea := convert_to(
-        format('%s:%s%s:%s%s:%s%s:%s%s:%s%s:%s%s:%s%s:%s',
-               length(v_at_text), v_at_text, length(v_actor), v_actor, length(v_role), v_role,
-               length(v_addr), v_addr, length(v_rid), v_rid, length(v_action), v_action,
-               length(v_object), v_object, length(v_summary), v_summary), 'UTF8');
+    v_tail bytea := audit_record_tail(v_at, v_actor, v_role, v_addr, v_rid, v_action, v_object,
+                                      v_summary);
 BEGIN
     PERFORM pg_advisory_xact_lock(7305002);
     SELECT hash INTO v_prev FROM audit_log ORDER BY id DESC LIMIT 1;
     v_prev := coalesce(v_prev, decode(repeat('00', 32), 'hex'));
     v_id := nextval('audit_log_id_seq');
-    v_hash := sha256(v_prev || convert_to(length(v_id::text) || ':' || v_id, 'UTF8') || v_tail);
     INSERT INTO audit_log (id, at, actor, role, client_addr, request_id, action, object, summary,
                            prev_hash, hash)
     VALUES (v_id, v_at, v_actor, v_role, v_addr, v_rid, v_action, v_object, v_summary, v_prev,
-            v_hash);
+            audit_record_link(v_prev, v_id, v_tail));
     RETURN v_id;
 END
 $$;
@@ -368,6 +401,18 @@ DROP FUNCTION project_update(text, integer, text, integer, text, boolean, boolea
                              date, date, text, text, text, text, text, text[], text[], text[],
                              text[], text[], boolean[], text, text);
 
+-- The data resources a declaration lists (parallel arrays, one element per
+-- resource), stored as rows of its project, in the caller's scope.
+CREATE FUNCTION data_resources_add(p_project bigint, p_code text[], p_name text[],
+                                   p_source text[], p_share text[], p_frequency text[],
+                                   p_aggregated boolean[])
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO data_resources (project_id, code, name, source, share, frequency, aggregated)
+    SELECT p_project, r.c, r.n, r.s, r.sh, r.f, r.a
+      FROM unnest(p_code, p_name, p_source, p_share, p_frequency, p_aggregated)
+           AS r (c, n, s, sh, f, a)
+$$;
+
 -- Creates a project with its data resources. The serial comes from the
 -- region-year counter row, locked until commit: codes have no gaps and no
 -- duplicates however many are created at once. An existing system declared
@@ -426,10 +471,8 @@ BEGIN
             coalesce(p_contact_phone, ''), coalesce(p_contact_email, ''),
             coalesce(p_summary, ''), v_actor)
     RETURNING id INTO v_id;
-    INSERT INTO data_resources (project_id, code, name, source, share, frequency, aggregated)
-    SELECT v_id, r.c, r.n, r.s, r.sh, r.f, r.a
-      FROM unnest(p_res_code, p_res_name, p_res_source, p_res_share, p_res_frequency,
-                  p_res_aggregated) AS r(c, n, s, sh, f, a);
+    PERFORM data_resources_add(v_id, p_res_code, p_res_name, p_res_source, p_res_share,
+                               p_res_frequency, p_res_aggregated);
     INSERT INTO project_events (project_id, actor, role, action, from_stage, to_stage)
     VALUES (v_id, v_actor, v_role, 'create', NULL, v_stage);
     RETURN QUERY SELECT * FROM project_rows(v_code);
@@ -489,10 +532,8 @@ BEGIN
            version = t.version + 1, updated_at = now()
      WHERE t.id = p.id;
     DELETE FROM data_resources WHERE project_id = p.id;
-    INSERT INTO data_resources (project_id, code, name, source, share, frequency, aggregated)
-    SELECT p.id, r.c, r.n, r.s, r.sh, r.f, r.a
-      FROM unnest(p_res_code, p_res_name, p_res_source, p_res_share, p_res_frequency,
-                  p_res_aggregated) AS r(c, n, s, sh, f, a);
+    PERFORM data_resources_add(p.id, p_res_code, p_res_name, p_res_source, p_res_share,
+                               p_res_frequency, p_res_aggregated);
     RETURN QUERY SELECT * FROM project_rows(p.code);
     PERFORM audit_append(v_actor, 'submitter', p_addr, p_rid, 'update', 'project:' || p.code,
                          'version ' || p.version || ' -> ' || (p.version + 1));

@@ -258,17 +258,6 @@ def check_project(user, code, i, tag, stage, region, unit, year, category):
 # --------------------------------------------------------------------------
 # processes
 
-def cpu_ticks(pid):
-    """utime + stime of a process in clock ticks (None when it is gone)."""
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    fields = data[data.rindex(')') + 2:].split()
-    return int(fields[11]) + int(fields[12])
-
-
 class BatchesLock:
     """Context manager: a background psql (as the owner) holds ACCESS
     EXCLUSIVE on table `batches` for `seconds`, so a batch waits inside the

@@ -316,17 +316,28 @@ def get_metrics(client):
 # --------------------------------------------------------------------------
 # processes
 
-def proc_stat(pid):
-    """(comm, state, ppid) of a process, or None when it does not exist."""
+def proc_fields(pid):
+    """(comm, the fields of /proc/PID/stat after it: fields[0] is the state),
+    or None when the process does not exist."""
     try:
         with open(f'/proc/{pid}/stat') as f:
             data = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
     rp = data.rindex(')')
-    comm = data[data.index('(') + 1:rp]
-    fields = data[rp + 2:].split()
-    return comm, fields[0], int(fields[1])
+    return data[data.index('(') + 1:rp], data[rp + 2:].split()
+
+
+def proc_stat(pid):
+    """(comm, state, ppid) of a process, or None when it does not exist."""
+    st = proc_fields(pid)
+    return None if st is None else (st[0], st[1][0], int(st[1][1]))
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process in clock ticks (None when it is gone)."""
+    st = proc_fields(pid)
+    return None if st is None else int(st[1][11]) + int(st[1][12])
 
 
 def alive(pid):

@@ -830,7 +830,7 @@ def test_worker_killed_mid_upload_leaves_nothing(volume, tmp_path):
     healthy(admin)
     b = Batch(tmp_path, KILL_RECORDS, year_start=2031, per_year=20000)
     workers = h.workers(env)
-    start = {p: B.cpu_ticks(p) for p in workers}
+    start = {p: h.cpu_ticks(p) for p in workers}
 
     with ThreadPoolExecutor(1) as pool:
         fut = pool.submit(B.post, admin, b.path, B.BIG_TIMEOUT)
@@ -838,7 +838,7 @@ def test_worker_killed_mid_upload_leaves_nothing(volume, tmp_path):
         deadline = time.monotonic() + 300
         while victim is None and time.monotonic() < deadline and not fut.done():
             for p in workers:
-                t = B.cpu_ticks(p)
+                t = h.cpu_ticks(p)
                 if t is not None and start[p] is not None and t - start[p] >= 30:
                     victim = p  # 0.3 s of CPU since the upload began
                     break
