@@ -195,3 +195,18 @@ def test_project_documents_and_resources_keep_the_project_scope(env, resources, 
         {(c, f'{p}-{int(c[-5:])}') for c in visible for p in ('RA', 'RB')}, docs
     rows = as_app(env, *caller, query='SELECT project_id FROM data_resources')
     assert {resources[i] for (i,) in rows if i in resources} == visible, rows
+
+
+@pytest.mark.parametrize('code, region, year, serial', [
+    (f'321322-{YEAR}-00098', '321322', YEAR, 97),      # serial differs
+    (f'321322-{YEAR}-00098', '321323', YEAR, 98),      # region differs
+    (f'321322-{YEAR + 1}-00098', '321322', YEAR, 98),  # year differs
+])
+def test_project_code_must_spell_region_year_serial(env, projects, code, region, year, serial):
+    """The database keeps a project's code equal to its region, year and
+    serial, whoever writes the row (here the superuser, past every policy)."""
+    unit = f'{region}-DATA'
+    r = h.psql_run(env, 'BEGIN;\nINSERT INTO projects (code, region, unit, year, serial, title, '
+                        f"category, budget_requested_fen) VALUES ('{code}', '{region}', '{unit}', "
+                        f"{year}, {serial}, 'x', 'new', 1);\nROLLBACK;\n", user='postgres')
+    assert r.returncode != 0 and 'projects_code_parts' in r.stderr, (r.stdout, r.stderr)
