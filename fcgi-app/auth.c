@@ -16,12 +16,14 @@
 
 static const jwks_t *sso_keys;
 
+/* Safe to resend: the lookup's one write, the session's last_seen, a resend
+ * only sets again. */
 static const db_stmt_t stmt_session_lookup = {
     "session_lookup",
     "SELECT user_id, display_name, unit, region, roles, classified, csrf_token,"
     " to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), source"
     " FROM session_lookup($1::bytea)",
-    1, 0};
+    1, 1};
 
 void auth_set_jwks(const struct jwks *keys)
 {

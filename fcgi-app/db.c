@@ -112,7 +112,10 @@ static db_status_t db_failure(db_t *db, const db_stmt_t *stmt, PGresult *res)
         snprintf(db->refusal.detail, sizeof db->refusal.detail, "%s", detail ? detail : "");
         return DB_REFUSED;
     }
-    int broken = db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD;
+    /* The server gives every error of its own a SQLSTATE: one without is
+     * libpq's, about the connection (a server that went away may leave it
+     * looking healthy until the next read). */
+    int broken = db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD || state == NULL;
     /* 08: connection exception; 57: operator intervention (shutdown, cancel,
      * statement timeout); 53: insufficient resources. */
     int unavailable =
@@ -139,17 +142,33 @@ static db_status_t db_failure(db_t *db, const db_stmt_t *stmt, PGresult *res)
 /* itpm_set_context()'s body (sql/007_hot_paths.sql) as a statement of its
  * own: prepared, it is planned once per connection with itpm_scope()
  * inlined, where calling the function would plan its body on every request. */
-static const db_stmt_t stmt_context = {
-    "itpm_set_context",
-    "SELECT set_config('itpm.user_id', $1, true), set_config('itpm.unit', $2, true),"
-    " set_config('itpm.region', $3, true), set_config('itpm.roles', $4, true),"
-    " set_config('itpm.classified', CASE WHEN $5::boolean THEN 'on' ELSE 'off' END, true),"
-    " set_config('itpm.scope_all_read', s.all_read, true),"
-    " set_config('itpm.scope_all_write', s.all_write, true),"
-    " set_config('itpm.scope_region', s.scope_region, true),"
-    " set_config('itpm.scope_unit', s.scope_unit, true)"
-    " FROM itpm_scope($2, $3, $4) s",
-    5, 1};
+#define CONTEXT_SQL(extra)                                                                         \
+    "SELECT set_config('itpm.user_id', $1, true), set_config('itpm.unit', $2, true),"              \
+    " set_config('itpm.region', $3, true), set_config('itpm.roles', $4, true),"                    \
+    " set_config('itpm.classified', CASE WHEN $5::boolean THEN 'on' ELSE 'off' END, true),"        \
+    " set_config('itpm.scope_all_read', s.all_read, true),"                                        \
+    " set_config('itpm.scope_all_write', s.all_write, true),"                                      \
+    " set_config('itpm.scope_region', s.scope_region, true),"                                      \
+    " set_config('itpm.scope_unit', s.scope_unit, true)" extra " FROM itpm_scope($2, $3, $4) s"
+
+static const db_stmt_t stmt_context = {"itpm_set_context", CONTEXT_SQL(""), 5, 1};
+
+/* Every audited write waits for the audit chain's lock, which is held to the
+ * end of its transaction's commit: with a synchronous commit that is the WAL
+ * flush too, so writes in the whole database queued behind one another's
+ * disk flushes (and behind a holder descheduled meanwhile). A write therefore
+ * commits without waiting for the flush, which releases the lock as soon as
+ * its commit record is in the WAL, and, before anyone is answered, a second
+ * small transaction with an xid and a WAL record of its own (an empty
+ * non-transactional message) commits synchronously: its flush covers all WAL
+ * before it, the write's commit included. An answered write is as durable as
+ * before; a crash just after a write's commit loses it together with all the
+ * WAL after it, so the audit chain stays whole. */
+static const db_stmt_t stmt_context_write = {
+    "itpm_set_context_w", CONTEXT_SQL(", set_config('synchronous_commit', 'off', true)"), 5, 1};
+
+static const db_stmt_t stmt_flush = {
+    "itpm_flush", "SELECT pg_current_xact_id(), pg_logical_emit_message(false, 'itpm', '')", 0, 1};
 
 /* Prepares stmt on the current connection if it is not yet; -1 on failure
  * with *status set (the connection may have been dropped). */
@@ -186,6 +205,15 @@ static ExecStatusType drain_one(PGconn *conn, PGresult **keep)
     return got ? st : PGRES_FATAL_ERROR;
 }
 
+/* Whether the next result is the pipeline's Sync. */
+static int pipeline_synced(PGconn *conn)
+{
+    PGresult *sync = PQgetResult(conn);
+    int synced = sync != NULL && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    return synced;
+}
+
 /* The context and n statements in one pipeline, one round trip. Everything
  * up to the pipeline's Sync is one implicit transaction: the context set
  * with set_config(..., true) holds for the statements, and an error rolls
@@ -200,7 +228,12 @@ static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
         *status = DB_UNAVAILABLE;
         return -1;
     }
-    if (ensure_prepared(db, &stmt_context, status) < 0)
+    int writes = 0;
+    for (int i = 0; i < n; i++)
+        writes = writes || !stmts[i]->idempotent;
+    const db_stmt_t *context = writes ? &stmt_context_write : &stmt_context;
+    if (ensure_prepared(db, context, status) < 0 ||
+        (writes && ensure_prepared(db, &stmt_flush, status) < 0))
         return -1;
     for (int i = 0; i < n; i++)
         if (ensure_prepared(db, stmts[i], status) < 0)
@@ -209,11 +242,14 @@ static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
                          actor->classified ? "true" : "false"};
     PGconn *c = db->conn;
     int sent = PQenterPipelineMode(c) == 1 &&
-               PQsendQueryPrepared(c, stmt_context.name, 5, ctx, NULL, NULL, 0) == 1;
+               PQsendQueryPrepared(c, context->name, 5, ctx, NULL, NULL, 0) == 1;
     for (int i = 0; sent && i < n; i++)
         sent = PQsendQueryPrepared(c, stmts[i]->name, stmts[i]->nparams, values[i], NULL, NULL,
                                    0) == 1;
     sent = sent && PQpipelineSync(c) == 1;
+    if (writes)
+        sent = sent && PQsendQueryPrepared(c, stmt_flush.name, 0, NULL, NULL, NULL, 0) == 1 &&
+               PQpipelineSync(c) == 1;
     if (!sent) {
         *status = db_failure(db, stmts[0], NULL);
         db_disconnect(db);
@@ -224,9 +260,12 @@ static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
     ExecStatusType sts[DB_MAX_BATCH + 1];
     for (int i = 0; i < total; i++)
         sts[i] = drain_one(c, &results[i]);
-    PGresult *sync = PQgetResult(c);
-    int synced = sync != NULL && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-    PQclear(sync);
+    int synced = pipeline_synced(c);
+    /* The flush answers after the write's Sync, whatever the write did. */
+    PGresult *flushed = NULL;
+    if (writes && synced)
+        synced = drain_one(c, &flushed) == PGRES_TUPLES_OK && pipeline_synced(c);
+    PQclear(flushed);
     int rc = 0;
     if (!synced || PQexitPipelineMode(c) != 1) {
         *status = db_failure(db, stmts[0], NULL);
@@ -237,7 +276,7 @@ static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
         if (sts[i] == PGRES_COMMAND_OK || sts[i] == PGRES_TUPLES_OK ||
             sts[i] == PGRES_PIPELINE_ABORTED)
             continue;
-        *status = db_failure(db, i == 0 ? &stmt_context : stmts[i - 1], results[i]);
+        *status = db_failure(db, i == 0 ? context : stmts[i - 1], results[i]);
         rc = -1;
     }
     for (int i = 0; i < total; i++) {
@@ -304,10 +343,10 @@ PGresult *db_query(db_t *db, arena_t *a, const db_stmt_t *stmt, const char *cons
             *status = DB_OK;
             return res;
         }
-        int was_broken = db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD;
         *status = db_failure(db, stmt, res);
         PQclear(res);
-        if (!(was_broken && stmt->idempotent && attempt == 0))
+        /* db_failure() dropped a broken connection. */
+        if (!(db->conn == NULL && stmt->idempotent && attempt == 0))
             return NULL;
     }
     return NULL;

@@ -1,0 +1,73 @@
+"""Durability: a write the API has answered survives a crash of the database
+server. Writes commit without waiting for their WAL flush (the audit chain's
+lock is released sooner) and the daemon answers only after a second, small
+transaction has flushed the WAL past them (fcgi-app/db.c); without that
+flush the last writes before a crash would be gone after recovery."""
+
+import glob
+import os
+import subprocess
+
+import requests
+
+import itpm_http as h
+import lifecycle_api as L
+from lifecycle_api import describe
+
+DEFERS = 40
+
+
+def pg_ctl():
+    found = sorted(glob.glob('/usr/lib/postgresql/*/bin/pg_ctl'),
+                   key=lambda p: int(p.split('/')[4]) if p.split('/')[4].isdigit() else 0)
+    assert found, 'no pg_ctl under /usr/lib/postgresql'
+    return found[-1]
+
+
+def crash_database(env):
+    """Stop the stack's PostgreSQL the way a crash does: no checkpoint, no
+    flush of what is still in its WAL buffers."""
+    cmd = [pg_ctl(), '-D', env['ITPM_PGDATA'], '-m', 'immediate', '-w', '-t', '30', 'stop']
+    if os.geteuid() == 0:
+        cmd = ['runuser', '-u', 'postgres', '--'] + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, f'{cmd}: {r.stdout} {r.stderr}'
+
+
+def test_answered_transitions_survive_a_database_crash(private_stack):
+    env = private_stack()
+    users = L.Users(env)
+    try:
+        flow = L.flow_to(users, 'listing', budget='100000.00')
+        rev, code = flow.rev, flow.p.code
+        version = flow.p.version
+        answered = 0
+        for _ in range(DEFERS):
+            r = L.transition(rev, code, 'defer', version)
+            assert r.status_code == 200, describe(r)
+            version = L.Project(r).version
+            answered += 1
+        # At once: whatever the server has not flushed by now is lost.
+        crash_database(env)
+        h.stack_cmd(env, 'pg-start')
+
+        def readable():
+            try:
+                return rev.get(L.path(code)).status_code == 200
+            except requests.RequestException:
+                return False
+        h.wait_until(readable, 15, f'GET {code} answers after the restart', 0.2)
+
+        p = L.read(rev, code)
+        assert p.version == version, \
+            f'{answered} defers answered up to version {version}; after the crash {p.version}'
+        defers = [e for e in L.events(rev, code) if e['action'] == 'defer']
+        assert len(defers) == answered, (len(defers), answered)
+        with h.Client(env, user='auditor1') as aud:
+            ok, records, broken, reason = h.audit_verify(aud)
+            assert ok, (records, broken, reason)
+        trail = [a for a in L.audit(users['auditor1'], code) if a['action'] == 'transition:defer']
+        assert len(trail) == answered, (len(trail), answered)
+    finally:
+        users.close()
