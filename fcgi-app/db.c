@@ -159,16 +159,17 @@ static const db_stmt_t stmt_context = {"itpm_set_context", CONTEXT_SQL(""), 5, 1
  * disk flushes (and behind a holder descheduled meanwhile). A write therefore
  * commits without waiting for the flush, which releases the lock as soon as
  * its commit record is in the WAL, and, before anyone is answered, a second
- * small transaction with an xid and a WAL record of its own (an empty
- * non-transactional message) commits synchronously: its flush covers all WAL
- * before it, the write's commit included. An answered write is as durable as
+ * small transaction commits synchronously: an empty transactional logical
+ * message gives it an xid and a WAL record, without which its commit would
+ * not wait for a flush, and its flush covers all WAL before it, the write's
+ * commit included. An answered write is as durable as
  * before; a crash just after a write's commit loses it together with all the
  * WAL after it, so the audit chain stays whole. */
 static const db_stmt_t stmt_context_write = {
     "itpm_set_context_w", CONTEXT_SQL(", set_config('synchronous_commit', 'off', true)"), 5, 1};
 
-static const db_stmt_t stmt_flush = {
-    "itpm_flush", "SELECT pg_current_xact_id(), pg_logical_emit_message(false, 'itpm', '')", 0, 1};
+static const db_stmt_t stmt_flush = {"itpm_flush",
+                                     "SELECT pg_logical_emit_message(true, 'itpm', '')", 0, 1};
 
 /* Prepares stmt on the current connection if it is not yet; -1 on failure
  * with *status set (the connection may have been dropped). */
