@@ -233,6 +233,11 @@ line() {
 }
 line "project read" read "$READ_MIN"
 line "transition" tx "$TX_MIN"
+# The ratio of each round's pair of runs: the spread shows how much of a
+# line's verdict is the machine's noise.
+by_round() { awk -v a="$1-itpmd" -v b="$1-baseline" '$1 == a { x[++i] = $2 } $1 == b { y[++j] = $2 }
+                 END { for (k = 1; k <= i && k <= j; k++) printf " %.2f", x[k] / y[k] }' "$RESULTS"; }
+echo "  (info) ratio by round: project read$(by_round read); transition$(by_round tx)"
 echo "  (info) transitions answered in the timed runs: itpmd $(mean tx-itpmd 3 | cut -d. -f1)," \
     "baseline $(mean tx-baseline 3 | cut -d. -f1); defer events written meanwhile: itpmd $((E1_I - E0_I))," \
     "baseline $((E1_B - E0_B)) (a few more than the answers: requests in flight when wrk stops)"
