@@ -1,5 +1,5 @@
-"""Durability: a write the API has answered survives a crash of the database
-server. Writes commit without waiting for their WAL flush (the audit chain's
+"""Durability: a write the API has answered (transitions, a declaration)
+survives a crash of the database server. Writes commit without waiting for their WAL flush (the audit chain's
 lock is released sooner) and the daemon answers only after a second, small
 transaction has flushed the WAL past them (fcgi-app/db.c); without that
 flush the last writes before a crash would be gone after recovery."""
@@ -48,6 +48,8 @@ def test_answered_transitions_survive_a_database_crash(private_stack):
             assert r.status_code == 200, describe(r)
             version = L.Project(r).version
             answered += 1
+        # And a declaration, the last write before the crash.
+        declared = L.create(flow.sub, title='崩溃前最后一份申报')
         # At once: whatever the server has not flushed by now is lost.
         crash_database(env)
         h.stack_cmd(env, 'pg-start')
@@ -62,6 +64,8 @@ def test_answered_transitions_survive_a_database_crash(private_stack):
         p = L.read(rev, code)
         assert p.version == version, \
             f'{answered} defers answered up to version {version}; after the crash {p.version}'
+        after = L.read(flow.sub, declared.code)
+        assert after.version == declared.version and after.stage == 'draft', after
         defers = [e for e in L.events(rev, code) if e['action'] == 'defer']
         assert len(defers) == answered, (len(defers), answered)
         with h.Client(env, user='auditor1') as aud:
