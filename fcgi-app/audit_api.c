@@ -1,4 +1,7 @@
-/* /api/v1/audit: the trail (filtered, paged by id) and the chain check. */
+/* /api/v1/audit: the trail (filtered, paged by id) and the chain check.
+ * Both flush the WAL before answering: a write's record is visible from its
+ * commit, a moment before its flush (fcgi-app/db.c), and a record or hash an
+ * auditor was shown must not be taken back by a crash. */
 #include "app.h"
 #include "handlers.h"
 #include "problem.h"
@@ -58,7 +61,7 @@ int handle_audit_list(request_t *req, response_t *res)
                             arena_printf(req->arena, "%lld", limit)};
     db_status_t status;
     PGresult *rs = db_query(req->app->db, req->arena, &stmt_audit_list, values, &status);
-    if (rs == NULL) {
+    if (rs == NULL || db_flush(req->app->db, req->arena, &status) < 0) {
         app_db_problem(req, res, status);
         return -1;
     }
@@ -82,7 +85,7 @@ int handle_audit_verify(request_t *req, response_t *res)
 {
     db_status_t status;
     PGresult *rs = db_query(req->app->db, req->arena, &stmt_audit_verify, NULL, &status);
-    if (rs == NULL) {
+    if (rs == NULL || db_flush(req->app->db, req->arena, &status) < 0) {
         app_db_problem(req, res, status);
         return -1;
     }

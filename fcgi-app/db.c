@@ -262,17 +262,32 @@ static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
     for (int i = 0; i < total; i++)
         sts[i] = drain_one(c, &results[i]);
     int synced = pipeline_synced(c);
+    int committed = synced;
+    for (int i = 0; i < total; i++)
+        committed = committed && (sts[i] == PGRES_COMMAND_OK || sts[i] == PGRES_TUPLES_OK);
     /* The flush answers after the write's Sync, whatever the write did. */
     PGresult *flushed = NULL;
+    int flush_ok = 1;
     if (writes && synced)
-        synced = drain_one(c, &flushed) == PGRES_TUPLES_OK && pipeline_synced(c);
-    PQclear(flushed);
+        flush_ok = drain_one(c, &flushed) == PGRES_TUPLES_OK && pipeline_synced(c);
+    int exited = PQexitPipelineMode(c) == 1;
     int rc = 0;
-    if (!synced || PQexitPipelineMode(c) != 1) {
+    if (writes && committed && !flush_ok) {
+        /* The write is committed but not known to be on disk: not answered
+         * as done, nor as unavailable, which would invite a retry (a second
+         * declaration, say) of what did happen. */
+        db_failure(db, &stmt_flush, flushed);
+        log_error("%s committed but the WAL flush after it failed", stmts[0]->name);
+        if (!exited)
+            db_disconnect(db);
+        *status = DB_ERROR;
+        rc = -1;
+    } else if (!synced || !exited) {
         *status = db_failure(db, stmts[0], NULL);
         db_disconnect(db);
         rc = -1;
     }
+    PQclear(flushed);
     for (int i = 0; rc == 0 && i < total; i++) {
         if (sts[i] == PGRES_COMMAND_OK || sts[i] == PGRES_TUPLES_OK ||
             sts[i] == PGRES_PIPELINE_ABORTED)
@@ -351,6 +366,15 @@ PGresult *db_query(db_t *db, arena_t *a, const db_stmt_t *stmt, const char *cons
             return NULL;
     }
     return NULL;
+}
+
+int db_flush(db_t *db, arena_t *a, db_status_t *status)
+{
+    if (db_query(db, a, &stmt_flush, NULL, status) != NULL)
+        return 0;
+    if (*status != DB_UNAVAILABLE)
+        *status = DB_ERROR; /* whatever refused it, not the caller's request */
+    return -1;
 }
 
 PGconn *db_conn(db_t *db, db_status_t *status)

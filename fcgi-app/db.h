@@ -25,7 +25,10 @@ typedef struct {
     const char *name;
     const char *sql;
     int nparams;
-    int idempotent; /* safe to resend once after a broken connection */
+    /* Safe to resend once after a broken connection. 0 also marks a write:
+     * its transaction commits without waiting for the WAL flush, and a
+     * second transaction flushes it before the answer (db.c). */
+    int idempotent;
 } db_stmt_t;
 
 typedef struct db db_t;
@@ -36,6 +39,10 @@ void db_destroy(db_t *db);
  * On failure returns NULL and sets *status; the cause is logged. */
 PGresult *db_query(db_t *db, arena_t *a, const db_stmt_t *stmt, const char *const *values,
                    db_status_t *status);
+/* Flushes the WAL as far as it is written now, so that what a read just saw
+ * of writes not yet answered (committed before their flush, see db.c) is on
+ * disk before it is shown. 0, or -1 with *status set. */
+int db_flush(db_t *db, arena_t *a, db_status_t *status);
 /* The caller whose scope row-level security enforces (the itpm.* settings
  * that the policies read). */
 typedef struct {

@@ -75,3 +75,38 @@ def test_answered_transitions_survive_a_database_crash(private_stack):
         assert len(trail) == answered, (len(trail), answered)
     finally:
         users.close()
+
+
+FLUSH_FN = ('pg_logical_emit_message(boolean, text, text), '
+            'pg_logical_emit_message(boolean, text, bytea)')
+
+
+def test_a_write_whose_flush_fails_is_not_answered_as_done(private_stack):
+    """When the flush after a committed write fails (here: the privilege it
+    needs taken away), the write is there but not known to be on disk: the
+    answer is 500, not 201, and not 503 with Retry-After either, which would
+    invite a second declaration. The audit trail, which flushes before it
+    answers, says so the same way."""
+    env = private_stack()
+    users = L.Users(env)
+    try:
+        sub = users['sub_psb']
+        title = '刷盘失败的申报'
+        h.psql(env, f'REVOKE EXECUTE ON FUNCTION {FLUSH_FN} FROM PUBLIC', user='postgres')
+        try:
+            r = L.create(sub, expect=500, title=title)
+            assert r.status_code == 500, describe(r)
+            assert 'Retry-After' not in r.headers, describe(r)
+            L.problem(r, 500)
+            with h.Client(env, user='auditor1') as aud:
+                r = aud.get('/api/v1/audit/verify')
+                assert r.status_code == 500, describe(r)
+        finally:
+            h.psql(env, f'GRANT EXECUTE ON FUNCTION {FLUSH_FN} TO PUBLIC', user='postgres')
+        made = h.psql(env, f"SELECT count(*) FROM projects WHERE title = '{title}'",
+                      user='postgres')
+        assert made == '1', made
+        log = open(env['ITPM_LOG'], encoding='utf-8').read()
+        assert 'committed but the WAL flush after it failed' in log, log[-2000:]
+    finally:
+        users.close()
