@@ -206,6 +206,11 @@ static ExecStatusType drain_one(PGconn *conn, PGresult **keep)
     return got ? st : PGRES_FATAL_ERROR;
 }
 
+static int result_ok(ExecStatusType st)
+{
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
 /* Whether the next result is the pipeline's Sync. */
 static int pipeline_synced(PGconn *conn)
 {
@@ -264,7 +269,7 @@ static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
     int synced = pipeline_synced(c);
     int committed = synced;
     for (int i = 0; i < total; i++)
-        committed = committed && (sts[i] == PGRES_COMMAND_OK || sts[i] == PGRES_TUPLES_OK);
+        committed = committed && result_ok(sts[i]);
     /* The flush answers after the write's Sync, whatever the write did. */
     PGresult *flushed = NULL;
     int flush_ok = 1;
@@ -289,8 +294,7 @@ static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
     }
     PQclear(flushed);
     for (int i = 0; rc == 0 && i < total; i++) {
-        if (sts[i] == PGRES_COMMAND_OK || sts[i] == PGRES_TUPLES_OK ||
-            sts[i] == PGRES_PIPELINE_ABORTED)
+        if (result_ok(sts[i]) || sts[i] == PGRES_PIPELINE_ABORTED)
             continue;
         *status = db_failure(db, i == 0 ? context : stmts[i - 1], results[i]);
         rc = -1;
@@ -354,7 +358,7 @@ PGresult *db_query(db_t *db, arena_t *a, const db_stmt_t *stmt, const char *cons
         }
         PGresult *res = PQexecPrepared(db->conn, stmt->name, stmt->nparams, values, NULL, NULL, 0);
         ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        if (result_ok(st)) {
             arena_on_reset(a, result_clear, res);
             *status = DB_OK;
             return res;

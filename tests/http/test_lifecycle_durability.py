@@ -1,10 +1,9 @@
 """Durability: a write the API has answered (transitions, a declaration)
-survives a crash of the database server. Writes commit without waiting for their WAL flush (the audit chain's
-lock is released sooner) and the daemon answers only after a second, small
-transaction has flushed the WAL past them (fcgi-app/db.c); without that
+survives a crash of the database server. Writes commit without waiting for
+their WAL flush (the audit chain's lock is released sooner) and the daemon
+answers only after a second, small transaction has flushed the WAL past them (fcgi-app/db.c); without that
 flush the last writes before a crash would be gone after recovery."""
 
-import glob
 import os
 import subprocess
 
@@ -17,17 +16,11 @@ from lifecycle_api import describe
 DEFERS = 40
 
 
-def pg_ctl():
-    found = sorted(glob.glob('/usr/lib/postgresql/*/bin/pg_ctl'),
-                   key=lambda p: int(p.split('/')[4]) if p.split('/')[4].isdigit() else 0)
-    assert found, 'no pg_ctl under /usr/lib/postgresql'
-    return found[-1]
-
-
 def crash_database(env):
     """Stop the stack's PostgreSQL the way a crash does: no checkpoint, no
     flush of what is still in its WAL buffers."""
-    cmd = [pg_ctl(), '-D', env['ITPM_PGDATA'], '-m', 'immediate', '-w', '-t', '30', 'stop']
+    cmd = [os.path.join(env['ITPM_PG_BIN'], 'pg_ctl'), '-D', env['ITPM_PGDATA'],
+           '-m', 'immediate', '-w', '-t', '30', 'stop']
     if os.geteuid() == 0:
         cmd = ['runuser', '-u', 'postgres', '--'] + cmd
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
