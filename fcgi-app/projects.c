@@ -6,6 +6,7 @@
 #include "auth.h"
 #include "declaration.h"
 #include "handlers.h"
+#include "log.h"
 #include "money.h"
 #include "problem.h"
 #include "xml_in.h"
@@ -16,21 +17,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The columns of project_heads and project_documents (sql/007_hot_paths.sql):
- * the project as it is written, then its id, then (project_documents) one
- * data resource per row, NULL code when there is none. */
+/* The columns of project_heads and project_documents (sql/007_hot_paths.sql,
+ * sql/009_resource_text.sql): the project as it is written, then its id;
+ * project_documents then has six columns that are always NULL (its rows
+ * held one data resource each before 009) and the resources as text. */
 enum {
     C_CODE, C_VERSION, C_STAGE, C_TITLE, C_UNIT, C_YEAR, C_CATEGORY, C_CLASSIFIED, C_SOE,
     C_PUBLIC, C_CROSS, C_VERTICAL, C_KEY, C_URGENT, C_URGENT_REASON, C_BUDGET, C_FUNDING,
     C_MODE, C_EXEMPTION, C_START, C_END, C_CONTACT_NAME, C_CONTACT_PHONE, C_CONTACT_EMAIL,
     C_SUMMARY, C_REGION, C_APPROVED, C_LIST_YEAR, C_RETURN_REASON, C_STAGE_SINCE, C_CREATED,
     C_UPDATED, C_ID,
-    C_RES_CODE, C_RES_NAME, C_RES_SOURCE, C_RES_SHARE, C_RES_FREQUENCY, C_RES_AGGREGATED
+    C_RESOURCES = C_ID + 7
 };
 
-/* The project with its data resources in one statement, one row per
- * resource: a second statement for the resources would cost the server
- * another plan start and another pass of the scope policy over the project. */
+/* The project with its data resources in one row: the resources are kept
+ * as text in the project's row, since joining their own rows cost the
+ * server a third of the read. */
 static const db_stmt_t stmt_get = {"project_get", "SELECT * FROM project_rows($1)", 1, 1};
 
 #define PROJECT_FILTER                                                                             \
@@ -132,34 +134,48 @@ static void bool_attr(xml_out_t *x, const char *name, const char *pgbool)
     xml_out_attr(x, name, pgbool != NULL && pgbool[0] == 't' ? "true" : "false");
 }
 
-typedef struct {
-    const char *code;
-    int row;
-} resource_row_t;
+/* The fields of one resource record of projects.resources. */
+enum { R_CODE, R_NAME, R_SOURCE, R_SHARE, R_FREQUENCY, R_AGGREGATED, R_FIELDS };
 
-static int resource_cmp(const void *l, const void *r)
+/* <dataResources> from projects.resources (sql/009_resource_text.sql):
+ * records in code order, separated by U+001E, each of R_FIELDS fields
+ * separated by U+001F. */
+static void resources_write(xml_out_t *x, arena_t *a, const char *text)
 {
-    return strcmp(((const resource_row_t *)l)->code, ((const resource_row_t *)r)->code);
-}
-
-/* The rows of rs that hold a data resource, in resource code order (byte
- * order of the UTF-8 codes). Sorted here rather than by the query: a sort
- * node over the project's wide rows was the most expensive part of starting
- * the read in PostgreSQL, for the handful of resources a project has. */
-static const resource_row_t *resources_in_order(arena_t *a, const PGresult *rs, int *n)
-{
-    int rows = PQntuples(rs);
-    resource_row_t *order = arena_alloc(a, sizeof *order * (size_t)(rows > 0 ? rows : 1));
-    *n = 0;
-    for (int i = 0; i < rows; i++)
-        if (cell(rs, i, C_RES_CODE) != NULL)
-            order[(*n)++] = (resource_row_t){cell(rs, i, C_RES_CODE), i};
-    qsort(order, (size_t)*n, sizeof *order, resource_cmp);
-    return order;
+    xml_out_start(x, "dataResources");
+    char *rest = text != NULL ? arena_strdup(a, text) : NULL;
+    while (rest != NULL && rest[0] != '\0') {
+        char *record = rest;
+        rest = strchr(record, '\x1e');
+        if (rest != NULL)
+            *rest++ = '\0';
+        const char *f[R_FIELDS];
+        char *p = record;
+        int n = 0;
+        while (p != NULL && n < R_FIELDS) {
+            f[n++] = p;
+            p = strchr(p, '\x1f');
+            if (p != NULL)
+                *p++ = '\0';
+        }
+        if (n != R_FIELDS || p != NULL) {
+            log_error("projects.resources holds a record that is not %d fields", R_FIELDS);
+            continue;
+        }
+        xml_out_start(x, "resource");
+        xml_out_attr(x, "code", f[R_CODE]);
+        xml_out_attr(x, "source", f[R_SOURCE]);
+        xml_out_attr(x, "share", f[R_SHARE]);
+        xml_out_attr(x, "frequency", f[R_FREQUENCY]);
+        bool_attr(x, "aggregated", f[R_AGGREGATED]);
+        xml_out_text_elem(x, "name", f[R_NAME]);
+        xml_out_end(x);
+    }
+    xml_out_end(x);
 }
 
 /* The attributes and children of a <project> (already started) from one
- * row; with_resources: rs is stmt_get's, row 0, whose rows hold the resources. */
+ * row; with_resources: rs has project_documents' columns (stmt_get's). */
 static void project_write(xml_out_t *x, arena_t *a, const PGresult *rs, int row, int with_resources)
 {
     xml_out_attr(x, "code", cell(rs, row, C_CODE));
@@ -207,23 +223,8 @@ static void project_write(xml_out_t *x, arena_t *a, const PGresult *rs, int row,
     }
     if (val(rs, row, C_SUMMARY)[0] != '\0')
         xml_out_text_elem(x, "summary", cell(rs, row, C_SUMMARY));
-    if (with_resources) {
-        int n = 0;
-        const resource_row_t *order = resources_in_order(a, rs, &n);
-        xml_out_start(x, "dataResources");
-        for (int k = 0; k < n; k++) {
-            int i = order[k].row;
-            xml_out_start(x, "resource");
-            xml_out_attr(x, "code", cell(rs, i, C_RES_CODE));
-            xml_out_attr(x, "source", cell(rs, i, C_RES_SOURCE));
-            xml_out_attr(x, "share", cell(rs, i, C_RES_SHARE));
-            xml_out_attr(x, "frequency", cell(rs, i, C_RES_FREQUENCY));
-            bool_attr(x, "aggregated", cell(rs, i, C_RES_AGGREGATED));
-            xml_out_text_elem(x, "name", cell(rs, i, C_RES_NAME));
-            xml_out_end(x);
-        }
-        xml_out_end(x);
-    }
+    if (with_resources)
+        resources_write(x, a, cell(rs, row, C_RESOURCES));
     xml_out_text_elem(x, "region", cell(rs, row, C_REGION));
     const char *approved = cell(rs, row, C_APPROVED);
     money_elem(x, a, "approvedBudget", approved);

@@ -189,6 +189,14 @@ def resources_tagged(env, tag):
                            f"{sql_text('% ' + tag)}"))
 
 
+def resources_text_behind(env, tag):
+    """Projects of the batch whose text of their resources (projects.resources,
+    what a read answers from) is not their data_resources rows."""
+    return int(su(env, f"SELECT count(*) FROM projects p WHERE p.title LIKE "
+                       f"{sql_text('% ' + tag)} "
+                       f"AND p.resources IS DISTINCT FROM project_resources_text(p.id)"))
+
+
 def batch_rows(env, batch_id, region=None):
     """Rows of table `batches` with this id (and region)."""
     where = f'batch_id = {sql_text(batch_id)}'

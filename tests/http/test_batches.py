@@ -145,6 +145,7 @@ def test_county_admin_stores_drafts_readable_in_scope(env, users, tmp_path):
     assert B.rows_tagged(env, b.tag) == 5
     assert B.stages_tagged(env, b.tag) == {(REGION, 'draft', 'new'): 5}
     assert B.resources_tagged(env, b.tag) == 5
+    assert B.resources_text_behind(env, b.tag) == 0
     assert B.batch_rows(env, b.id, REGION) == 1
     for c in res.codes:
         i = c['record']
@@ -767,6 +768,7 @@ def test_ten_thousand_records(volume, tmp_path):
     b.check_codes(res, 'draft')
     assert B.stages_tagged(env, b.tag) == {(REGION, 'draft', 'new'): BIG}
     assert B.resources_tagged(env, b.tag) == BIG
+    assert B.resources_text_behind(env, b.tag) == 0
     assert B.batch_rows(env, b.id, REGION) == 1
     # Every code in the database is the one the result gives for its record.
     codes = set(B.su(env, f"SELECT code FROM projects WHERE title LIKE "

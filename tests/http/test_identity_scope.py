@@ -186,10 +186,13 @@ def resources(env, projects):
 @pytest.mark.parametrize('caller', CALLERS, ids=[c[0] + '-' + c[3] for c in CALLERS])
 def test_project_documents_and_resources_keep_the_project_scope(env, resources, caller):
     """The project document (the view the daemon reads a project through,
-    which reads data_resources as the schema owner) and data_resources
-    itself show exactly the resources of the projects the caller sees."""
+    whose resources are a text the triggers on data_resources keep in the
+    project's row, here written by the superuser) and data_resources itself
+    show exactly the resources of the projects the caller sees."""
     visible = ours(as_app(env, *caller))
-    docs = as_app(env, *caller, query='SELECT code, res_code FROM project_documents')
+    docs = as_app(env, *caller, query="SELECT d.code, split_part(r, chr(31), 1) "
+                                      "FROM project_documents d, "
+                                      "unnest(string_to_array(d.resources, chr(30))) r")
     assert ours(docs) == visible, docs
     assert {(c, r) for c, r in docs if c in visible} == \
         {(c, f'{p}-{int(c[-5:])}') for c in visible for p in ('RA', 'RB')}, docs
