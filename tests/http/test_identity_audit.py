@@ -95,6 +95,25 @@ def test_app_role_cannot_change_or_forge_audit_rows(env, session, auditor):
     assert ok and broken is None, f'chain broken at {broken}: {reason}'
 
 
+def test_app_role_can_shadow_nothing_the_audit_append_calls(env):
+    """audit_append() runs as the owner without a search_path of its own
+    (sql/010_transition_costs.sql): it is safe only while the daemon's role
+    can create no object a name in it could resolve to (pg_temp, where it
+    may create, is never searched for functions or operators)."""
+    app = env.get('ITPM_PG_APP', 'itpm_app')
+    schemas = h.psql(env, f"SELECT coalesce(string_agg(nspname, ','), '') FROM pg_namespace "
+                          f"WHERE has_schema_privilege('{app}', oid, 'CREATE') "
+                          f"AND nspname NOT LIKE 'pg_temp%' AND nspname NOT LIKE 'pg_toast_temp%'")
+    assert schemas == '', f'{app} may create objects in: {schemas}'
+    assert h.psql(env, f"SELECT has_database_privilege('{app}', current_database(), "
+                       f"'CREATE')") == 'f'
+    for sql in ('CREATE SCHEMA evil',
+                "CREATE FUNCTION public.left(text, integer) RETURNS text "
+                "LANGUAGE sql AS 'SELECT $1'"):
+        r = h.psql_run(env, sql, user=app)
+        assert r.returncode != 0, f'as {app}: {sql!r} succeeded: {r.stdout}'
+
+
 def _as_owner_without_trigger(env, sql):
     h.psql(env, 'BEGIN;\nALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update;\n'
                 f'{sql};\nALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update;\nCOMMIT;\n')

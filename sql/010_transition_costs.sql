@@ -1,0 +1,274 @@
+-- The transition's own costs, measured per call in PostgreSQL (pgbench,
+-- one client, backend CPU; pg_stat_statements for the split).
+
+-- audit_append() of 007 without its SET search_path: a SECURITY DEFINER
+-- function's settings are applied and undone at every call, ~50 us of the
+-- ~900 a transition cost the server. Safe without it: every relation,
+-- sequence and function of the schema is named with its schema here, the
+-- rest is pg_catalog's (searched before any schema a caller could name),
+-- pg_temp is never searched for functions or operators, and itpm_app may
+-- create nothing in any schema (PostgreSQL 15's default for public; the
+-- tests check it).
+CREATE OR REPLACE FUNCTION audit_append(p_actor text, p_role text, p_addr text, p_rid text,
+                                        p_action text, p_object text, p_summary text)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    v_prev bytea;
+    v_id bigint;
+    v_at timestamptz := clock_timestamp();
+    -- Each field cut once, for the row and its hash alike.
+    v_actor text := left(p_actor, 256);
+    v_role text := left(p_role, 256);
+    v_addr text := left(p_addr, 64);
+    v_rid text := left(p_rid, 64);
+    v_action text := left(p_action, 64);
+    v_object text := left(p_object, 256);
+    v_summary text := left(p_summary, 2000);
+    v_tail bytea := public.audit_record_tail(v_at, v_actor, v_role, v_addr, v_rid, v_action,
+                                             v_object, v_summary);
+BEGIN
+    PERFORM pg_advisory_xact_lock(7305002);
+    SELECT hash INTO v_prev FROM public.audit_log ORDER BY id DESC LIMIT 1;
+    v_prev := coalesce(v_prev, decode(repeat('00', 32), 'hex'));
+    v_id := nextval('public.audit_log_id_seq');
+    INSERT INTO public.audit_log (id, at, actor, role, client_addr, request_id, action, object,
+                                  summary, prev_hash, hash)
+    VALUES (v_id, v_at, v_actor, v_role, v_addr, v_rid, v_action, v_object, v_summary, v_prev,
+            public.audit_record_link(v_prev, v_id, v_tail));
+    RETURN v_id;
+END
+$$;
+
+-- project_transition() of 007 answering with the row its update returns
+-- (the columns of project_documents, as project_rows() would read them
+-- back) instead of a read of the project after the update: one statement,
+-- with its plan start and its pass of the read policy, less per transition.
+CREATE OR REPLACE FUNCTION project_transition(p_code text, p_action text, p_version integer,
+                                   p_reason text, p_amount_fen bigint, p_list_year integer,
+                                   p_addr text, p_rid text)
+RETURNS SETOF project_documents
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    p projects%ROWTYPE;
+    a lifecycle_actions%ROWTYPE;
+    v_actor text := current_setting('itpm.user_id', true);
+    v_roles text[] := string_to_array(coalesce(current_setting('itpm.roles', true), ''), ',');
+    v_role text;
+    v_allowed text;
+    v_writable boolean;
+    v_missing text[];
+    v_needed integer;
+    v_scored integer;
+    v_assigned integer;
+    v_mean numeric;
+    v_window boolean;
+    v_t rules_thresholds%ROWTYPE;
+    v_list_year integer;
+    v_doc project_documents;
+    -- FOR UPDATE applies the update policy too: a caller who may change the
+    -- project finds it locked (concurrent transitions of one project take
+    -- turns, and every check below sees its latest version). The update
+    -- goes through this cursor (WHERE CURRENT OF) and reads no column, so
+    -- it is checked against the update policy only: the read policy holds
+    -- already for the row fetched here.
+    c_project CURSOR FOR SELECT * FROM projects WHERE code = p_code FOR UPDATE;
+BEGIN
+    OPEN c_project;
+    FETCH c_project INTO p;
+    v_writable := FOUND;
+    IF NOT v_writable THEN
+        -- Anyone else reads it without the lock, to tell 404 (not visible) from 403.
+        CLOSE c_project;
+        SELECT * INTO p FROM projects WHERE code = p_code;
+        IF NOT FOUND THEN
+            PERFORM itpm_refuse(404, 'not_found', 'no such project');
+        END IF;
+    END IF;
+    SELECT * INTO a FROM lifecycle_actions l WHERE l.from_stage = p.stage AND l.action = p_action;
+    IF FOUND THEN
+        FOREACH v_allowed IN ARRAY a.roles LOOP
+            IF v_allowed = ANY (v_roles) THEN
+                v_role := v_allowed;
+                EXIT;
+            END IF;
+        END LOOP;
+    END IF;
+    IF v_role IS NULL THEN
+        -- Not possible here for this caller: a role that may never take this
+        -- action, at any stage, gets 403; otherwise the stage is wrong.
+        IF NOT EXISTS (SELECT 1 FROM lifecycle_actions l
+                        WHERE l.action = p_action AND l.roles && v_roles) THEN
+            IF NOT EXISTS (SELECT 1 FROM lifecycle_actions l WHERE l.action = p_action) THEN
+                PERFORM itpm_refuse(422, 'unknown_action', 'no such action: ' || left(p_action, 40));
+            END IF;
+            PERFORM itpm_refuse(403, 'forbidden', 'your role may not ' || p_action);
+        END IF;
+    END IF;
+    IF p.version <> p_version THEN
+        PERFORM itpm_refuse(412, 'stale_version',
+                            'the project changed since version ' || p_version);
+    END IF;
+    IF v_role IS NULL THEN
+        PERFORM itpm_refuse(409, 'wrong_stage',
+                            p_action || ' is not possible at stage ' || p.stage::text);
+    END IF;
+    IF a.needs_reason AND itpm_blank(p_reason) THEN
+        PERFORM itpm_refuse(422, 'reason_required', p_action || ' needs a written reason');
+    END IF;
+    -- Read-only scope is not enough to act.
+    IF NOT v_writable THEN
+        PERFORM itpm_refuse(403, 'forbidden', 'this project is outside what you may change');
+    END IF;
+
+    IF p_action = 'submit' THEN
+        -- The region's own window for the year, else the city's for that year.
+        SELECT coalesce(
+                 (SELECT current_date BETWEEN w.opens AND w.closes FROM rules_windows w
+                   WHERE w.region = p.region AND w.year = p.year),
+                 (SELECT current_date BETWEEN w.opens AND w.closes FROM rules_windows w
+                    JOIN regions r ON r.code = w.region AND r.kind = 'city'
+                   WHERE w.year = p.year),
+                 false)
+          INTO v_window;
+        IF NOT v_window THEN
+            IF NOT p.urgent THEN
+                PERFORM itpm_refuse(409, 'window_closed',
+                                    'the declaration window for ' || p.year || ' is not open');
+            ELSIF itpm_blank(p.urgent_reason) THEN
+                PERFORM itpm_refuse(409, 'urgent_reason_missing',
+                                    'an urgent declaration outside the window needs a reason');
+            END IF;
+        END IF;
+        v_missing := project_missing_materials(p.id, p.region, p.classified, 'submit');
+        IF cardinality(v_missing) > 0 THEN
+            PERFORM itpm_refuse(409, 'materials_missing',
+                                'missing: ' || array_to_string(v_missing, ', '));
+        END IF;
+    ELSIF p_action = 'endorse' THEN
+        IF current_setting('itpm.unit', true) IS DISTINCT FROM p.unit THEN
+            PERFORM itpm_refuse(409, 'endorsement_unit_mismatch',
+                                'only the chief data officer of ' || p.unit || ' endorses it');
+        END IF;
+    ELSIF p.stage = 'prereview' AND p_action = 'pass' THEN
+        v_needed := project_required_experts(p.region, p.budget_requested_fen);
+        IF v_needed > 0 THEN
+            SELECT count(*), count(score), avg(score) INTO v_assigned, v_scored, v_mean
+              FROM expert_assignments e WHERE e.project_id = p.id;
+            SELECT * INTO v_t FROM rules_thresholds
+             WHERE region = rules_region(p.region, 'rules_thresholds');
+            IF v_assigned < v_needed OR v_scored < v_assigned THEN
+                PERFORM itpm_refuse(409, 'experts_incomplete',
+                                    v_scored || ' of ' || greatest(v_needed, v_assigned)
+                                    || ' expert scores are in');
+            END IF;
+            IF v_mean < v_t.expert_min_mean THEN
+                PERFORM itpm_refuse(409, 'expert_mean_low',
+                                    'the mean expert score ' || round(v_mean, 2)
+                                    || ' is below ' || v_t.expert_min_mean);
+            END IF;
+        END IF;
+    ELSIF p.stage = 'budget_review' AND p_action = 'pass' THEN
+        IF p_amount_fen IS NULL THEN
+            PERFORM itpm_refuse(422, 'amount_required', 'pass at budget_review needs the approved amount');
+        END IF;
+        IF p_amount_fen > p.budget_requested_fen THEN
+            PERFORM itpm_refuse(409, 'budget_exceeds_request',
+                                'the approved amount is above the requested budget');
+        END IF;
+    ELSIF p.stage = 'pre_implementation' AND p_action = 'pass' THEN
+        IF p.construction_mode = 'self-built' AND itpm_blank(p.exemption_reason) THEN
+            PERFORM itpm_refuse(409, 'exemption_reason_missing',
+                                'self-built construction needs an exemption reason');
+        END IF;
+        SELECT array_agg(u ORDER BY u) INTO v_missing
+          FROM unnest(project_required_signoffs(p.region, p.budget_requested_fen,
+                                                p.cross_department, p.classified)) u
+         WHERE NOT EXISTS (SELECT 1 FROM signoffs s
+                            WHERE s.project_id = p.id AND s.unit = u AND s.approved);
+        IF cardinality(v_missing) > 0 THEN
+            PERFORM itpm_refuse(409, 'signoffs_missing',
+                                'missing sign-off of ' || array_to_string(v_missing, ', '));
+        END IF;
+    ELSIF p_action = 'request_acceptance' THEN
+        SELECT * INTO v_t FROM rules_thresholds
+         WHERE region = rules_region(p.region, 'rules_thresholds');
+        IF p.stage_since > now() - make_interval(days => v_t.trial_days) THEN
+            PERFORM itpm_refuse(409, 'trial_period_not_over',
+                                'trial operation lasts at least ' || v_t.trial_days || ' days');
+        END IF;
+    ELSIF p_action = 'accept' THEN
+        v_missing := project_missing_materials(p.id, p.region, p.classified, 'accept');
+        IF cardinality(v_missing) > 0 THEN
+            PERFORM itpm_refuse(409, 'materials_missing',
+                                'missing: ' || array_to_string(v_missing, ', '));
+        END IF;
+        IF EXISTS (SELECT 1 FROM data_resources d WHERE d.project_id = p.id
+                      AND NOT d.aggregated AND itpm_blank(d.exemption_reason)) THEN
+            PERFORM itpm_refuse(409, 'data_not_aggregated',
+                                'every declared data resource must be aggregated or exempted');
+        END IF;
+    ELSIF p_action = 'complete_filing' THEN
+        IF NOT EXISTS (SELECT 1 FROM assets s WHERE s.project_id = p.id) THEN
+            PERFORM itpm_refuse(409, 'assets_missing', 'register at least one asset first');
+        END IF;
+        v_missing := ARRAY(SELECT 'filing_document' WHERE NOT EXISTS (
+            SELECT 1 FROM attachments t WHERE t.project_id = p.id AND t.kind = 'filing_document'));
+        IF cardinality(v_missing) > 0 THEN
+            PERFORM itpm_refuse(409, 'materials_missing', 'missing: filing_document');
+        END IF;
+    ELSIF p_action = 'force_exit' THEN
+        IF NOT p.exit_candidate THEN
+            PERFORM itpm_refuse(409, 'not_exit_candidate',
+                                'the project is not marked an exit candidate');
+        END IF;
+    END IF;
+
+    -- p is the locked row as it stands.
+    v_list_year := CASE WHEN p_action = 'defer' THEN coalesce(p.list_year, p.year) + 1
+                        WHEN p.stage = 'listing' AND p_action = 'pass'
+                        THEN coalesce(p_list_year, p.list_year, p.year)
+                        ELSE p.list_year END;
+    UPDATE projects SET
+        stage = a.to_stage,
+        version = p.version + 1,
+        stage_since = CASE WHEN a.to_stage <> p.stage THEN now() ELSE p.stage_since END,
+        updated_at = now(),
+        budget_approved_fen = CASE WHEN p.stage = 'budget_review' AND p_action = 'pass'
+                                   THEN p_amount_fen ELSE p.budget_approved_fen END,
+        list_year = v_list_year,
+        return_reason = CASE WHEN p_action = 'return' THEN p_reason ELSE p.return_reason END
+     WHERE CURRENT OF c_project
+    RETURNING code, version, stage, title, unit, year, category, classified, soe,
+              public_institution, cross_department, vertical, key_project, urgent, urgent_reason,
+              budget_requested_fen, funding, construction_mode, exemption_reason, schedule_start,
+              schedule_end, contact_name, contact_phone, contact_email, summary, region,
+              budget_approved_fen, list_year, return_reason,
+              to_char(stage_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+              to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+              to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+              id, NULL, NULL, NULL, NULL, NULL, NULL, resources
+         INTO v_doc;
+    -- The cursor's name is fixed: closed, it is free for the next call in
+    -- this transaction.
+    CLOSE c_project;
+    IF p_action NOT IN ('defer', 'pass') OR p.stage <> 'listing' THEN
+        v_list_year := p_list_year;
+    END IF;
+    INSERT INTO project_events (project_id, actor, role, action, from_stage, to_stage, reason,
+                                amount_fen, list_year)
+    VALUES (p.id, v_actor, v_role, p_action, p.stage, a.to_stage, coalesce(p_reason, ''),
+            p_amount_fen, v_list_year);
+    -- The project as it now stands (the row the update returned, as
+    -- project_rows() reads it), answered before the audit record: from
+    -- audit_append() on, every audited write in the database waits for this
+    -- transaction to commit.
+    RETURN NEXT v_doc;
+    PERFORM audit_append(v_actor, v_role, p_addr, p_rid, 'transition:' || p_action,
+                         'project:' || p.code,
+                         p.stage::text || ' -> ' || a.to_stage::text || ' version ' || p.version
+                         || ' -> ' || (p.version + 1)
+                         || coalesce(' amount_fen=' || p_amount_fen, '')
+                         || coalesce(' list_year=' || v_list_year, ''));
+END
+$$;
