@@ -2,6 +2,7 @@
 #include "db.h"
 
 #include "log.h"
+#include "scope.h"
 #include "scoreboard.h"
 #include "xalloc.h"
 
@@ -20,6 +21,10 @@ struct db {
     const db_stmt_t *prepared[DB_MAX_PREPARED];
     int nprepared;
     int64_t last_failed_connect_ms;
+    /* The codes of the city regions, comma-separated (scope.h), read when
+     * the connection opens: regions are reference data the migrations
+     * write, and the daemon restarts to apply a migration. */
+    char *cities;
     char sqlstate[6];
     db_refusal_t refusal;
 };
@@ -42,6 +47,8 @@ static void db_disconnect(db_t *db)
         PQfinish(db->conn);
     db->conn = NULL;
     db->nprepared = 0;
+    free(db->cities);
+    db->cities = NULL;
 }
 
 void db_destroy(db_t *db)
@@ -77,6 +84,18 @@ static int db_connect(db_t *db)
         db->last_failed_connect_ms = now;
         return -1;
     }
+    PGresult *r = PQexec(db->conn, "SELECT coalesce(string_agg(code, ',' ORDER BY code), '')"
+                                   " FROM regions WHERE kind = 'city'");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        log_error("database connected but the city regions could not be read: %s",
+                  PQresultErrorMessage(r));
+        PQclear(r);
+        db_disconnect(db);
+        db->last_failed_connect_ms = now;
+        return -1;
+    }
+    db->cities = xstrdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
     db->last_failed_connect_ms = 0;
     log_info("database connected (server %d)", PQserverVersion(db->conn));
     return 0;
@@ -139,19 +158,17 @@ static db_status_t db_failure(db_t *db, const db_stmt_t *stmt, PGresult *res)
     return DB_ERROR;
 }
 
-/* itpm_set_context()'s body (sql/007_hot_paths.sql) as a statement of its
- * own: prepared, it is planned once per connection with itpm_scope()
- * inlined, where calling the function would plan its body on every request. */
+/* itpm_set_context() (sql/007_hot_paths.sql) as a statement of its own,
+ * with the scope worked out here (scope.h): the server only keeps the
+ * settings, where deriving the scope in SQL cost it as much again. */
 #define CONTEXT_SQL(extra)                                                                         \
     "SELECT set_config('itpm.user_id', $1, true), set_config('itpm.unit', $2, true),"              \
     " set_config('itpm.region', $3, true), set_config('itpm.roles', $4, true),"                    \
-    " set_config('itpm.classified', CASE WHEN $5::boolean THEN 'on' ELSE 'off' END, true),"        \
-    " set_config('itpm.scope_all_read', s.all_read, true),"                                        \
-    " set_config('itpm.scope_all_write', s.all_write, true),"                                      \
-    " set_config('itpm.scope_region', s.scope_region, true),"                                      \
-    " set_config('itpm.scope_unit', s.scope_unit, true)" extra " FROM itpm_scope($2, $3, $4) s"
+    " set_config('itpm.classified', $5, true), set_config('itpm.scope_all_read', $6, true),"       \
+    " set_config('itpm.scope_all_write', $7, true), set_config('itpm.scope_region', $8, true),"    \
+    " set_config('itpm.scope_unit', $9, true)" extra
 
-static const db_stmt_t stmt_context = {"itpm_set_context", CONTEXT_SQL(""), 5, 1};
+static const db_stmt_t stmt_context = {"itpm_set_context", CONTEXT_SQL(""), 9, 1};
 
 /* Every audited write waits for the audit chain's lock, which is held to the
  * end of its transaction's commit: with a synchronous commit that is the WAL
@@ -166,7 +183,7 @@ static const db_stmt_t stmt_context = {"itpm_set_context", CONTEXT_SQL(""), 5, 1
  * before; a crash just after a write's commit loses it together with all the
  * WAL after it, so the audit chain stays whole. */
 static const db_stmt_t stmt_context_write = {
-    "itpm_set_context_w", CONTEXT_SQL(", set_config('synchronous_commit', 'off', true)"), 5, 1};
+    "itpm_set_context_w", CONTEXT_SQL(", set_config('synchronous_commit', 'off', true)"), 9, 1};
 
 static const db_stmt_t stmt_flush = {"itpm_flush",
                                      "SELECT pg_logical_emit_message(true, 'itpm', '')", 0, 1};
@@ -244,11 +261,20 @@ static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
     for (int i = 0; i < n; i++)
         if (ensure_prepared(db, stmts[i], status) < 0)
             return -1;
-    const char *ctx[] = {actor->user_id, actor->unit, actor->region, actor->roles,
-                         actor->classified ? "true" : "false"};
+    scope_t scope;
+    scope_of(actor->roles, actor->unit, actor->region, db->cities, &scope);
+    const char *ctx[] = {actor->user_id,
+                         actor->unit,
+                         actor->region,
+                         actor->roles,
+                         actor->classified ? "on" : "off",
+                         scope.all_read,
+                         scope.all_write,
+                         scope.region,
+                         scope.unit};
     PGconn *c = db->conn;
     int sent = PQenterPipelineMode(c) == 1 &&
-               PQsendQueryPrepared(c, context->name, 5, ctx, NULL, NULL, 0) == 1;
+               PQsendQueryPrepared(c, context->name, 9, ctx, NULL, NULL, 0) == 1;
     for (int i = 0; sent && i < n; i++)
         sent = PQsendQueryPrepared(c, stmts[i]->name, stmts[i]->nparams, values[i], NULL, NULL,
                                    0) == 1;
