@@ -251,6 +251,12 @@ static int send_project(request_t *req, response_t *res, const PGresult *rs, int
         problem_simple(req->arena, res, 404, "no such project", NULL);
         return -1;
     }
+    if (PQnfields(rs) != C_RESOURCES + 1) {
+        log_error("a project answer has %d columns, not the %d of project_documents",
+                  PQnfields(rs), C_RESOURCES + 1);
+        problem_simple(req->arena, res, 500, "the project could not be read", NULL);
+        return -1;
+    }
     xml_out_t *doc = xml_out_begin(req->arena, "project", ITPM_NS);
     project_write(doc, req->arena, rs, 0, 1);
     response_header(res, "ETag", arena_printf(req->arena, "\"%s\"", cell(rs, 0, C_VERSION)));

@@ -45,52 +45,82 @@ LANGUAGE sql STABLE AS $$
       FROM data_resources d WHERE d.project_id = p_project
 $$;
 
--- Runs as the writer: the projects are read and updated through the
--- writer's policies, as any change to a project is. A writer that may add a
--- project's resources but not change the project is refused (a text left
--- behind its rows would show the project wrong).
+-- Runs as the writer: the projects are locked and updated through the
+-- writer's policies, as any change to a project is, and a writer that may
+-- change a project's rows but not the project (the auditor reads every
+-- project and changes none; the owner without a caller's settings sees
+-- none) is refused rather than leaving the text behind the rows.
+--
+-- A project this transaction has made or changed already (a declaration, a
+-- batch, project_update() after its lock) is out of every other writer's
+-- reach until the commit: rows inserted for it set its text from the new
+-- rows alone when it had none, or find it written already (batch_apply,
+-- for a million projects at once, pays one comparison each). Any other
+-- project is locked first and its text then read again from its rows, by a
+-- later statement that sees every write committed before the lock, so
+-- writers of one project's rows take turns instead of overwriting each
+-- other's text.
 CREATE FUNCTION data_resources_written() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_need bigint;
-    v_done bigint;
     v_ids bigint[];
+    v_locked integer;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        -- A project without resources before gets the new rows' text; one
-        -- whose text is that already was written so (batch_apply); any
-        -- other reads its rows again.
         WITH w AS (SELECT n.project_id AS id,
                           string_agg(data_resource_record(n.code, n.name, n.source, n.share,
                                                           n.frequency, n.aggregated),
                                      chr(30) ORDER BY n.code COLLATE "C") AS txt
                      FROM new_rows n GROUP BY n.project_id),
-             x AS (SELECT p.id, CASE WHEN p.resources IS NULL THEN w.txt
-                                     ELSE project_resources_text(p.id) END AS txt
-                     FROM w JOIN projects p ON p.id = w.id
-                    WHERE p.resources IS DISTINCT FROM w.txt),
-             u AS (UPDATE projects p SET resources = x.txt FROM x WHERE p.id = x.id RETURNING 1)
-        SELECT (SELECT count(*) FROM x), (SELECT count(*) FROM u) INTO v_need, v_done;
+             f AS (UPDATE projects p SET resources = w.txt FROM w
+                    WHERE p.id = w.id AND p.xmin = pg_current_xact_id()::xid
+                      AND p.resources IS NULL
+                   RETURNING p.id)
+        SELECT ARRAY(SELECT w.id FROM w LEFT JOIN projects p ON p.id = w.id
+                      WHERE w.id NOT IN (SELECT f.id FROM f)
+                        AND (p.id IS NULL OR p.xmin <> pg_current_xact_id()::xid
+                             OR p.resources IS DISTINCT FROM w.txt))
+          INTO v_ids;
+    ELSIF TG_OP = 'DELETE' THEN
+        v_ids := ARRAY(SELECT DISTINCT o.project_id FROM old_rows o);
     ELSE
-        IF TG_OP = 'DELETE' THEN
-            v_ids := ARRAY(SELECT DISTINCT o.project_id FROM old_rows o);
-        ELSE
-            v_ids := ARRAY(SELECT o.project_id FROM old_rows o
-                           UNION SELECT n.project_id FROM new_rows n);
-        END IF;
-        WITH x AS (SELECT p.id, t.txt
-                     FROM projects p
-                    CROSS JOIN LATERAL (SELECT project_resources_text(p.id) AS txt) t
-                    WHERE p.id = ANY (v_ids) AND p.resources IS DISTINCT FROM t.txt),
-             u AS (UPDATE projects p SET resources = x.txt FROM x WHERE p.id = x.id RETURNING 1)
-        SELECT (SELECT count(*) FROM x), (SELECT count(*) FROM u) INTO v_need, v_done;
+        v_ids := ARRAY(SELECT o.project_id FROM old_rows o
+                       UNION SELECT n.project_id FROM new_rows n);
     END IF;
-    IF v_done < v_need THEN
-        PERFORM itpm_refuse(403, 'forbidden', 'this project is outside what you may change');
+    IF cardinality(v_ids) > 0 THEN
+        -- FOR NO KEY UPDATE applies the update policy too.
+        SELECT count(*) INTO v_locked
+          FROM (SELECT 1 FROM projects p WHERE p.id = ANY (v_ids) ORDER BY p.id
+                   FOR NO KEY UPDATE) l;
+        IF v_locked < cardinality(v_ids) THEN
+            PERFORM itpm_refuse(403, 'forbidden', 'this project is outside what you may change');
+        END IF;
+        UPDATE projects p SET resources = t.txt
+          FROM (SELECT i.id, project_resources_text(i.id) AS txt FROM unnest(v_ids) AS i (id)) t
+         WHERE p.id = t.id AND p.resources IS DISTINCT FROM t.txt;
     END IF;
     RETURN NULL;
 END
 $$;
+
+-- The text is only ever written by the triggers above (and with a project
+-- as batch_apply() inserts it); a TRUNCATE, which fires no row trigger, is
+-- refused (DELETE does the same and keeps the text).
+CREATE FUNCTION data_resources_text_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        RAISE EXCEPTION 'data_resources cannot be truncated: delete the rows instead'
+              USING ERRCODE = '42501';
+    END IF;
+    IF pg_trigger_depth() < 2 THEN
+        RAISE EXCEPTION 'projects.resources is kept by the triggers on data_resources'
+              USING ERRCODE = '42501';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER data_resources_no_truncate BEFORE TRUNCATE ON data_resources
+    FOR EACH STATEMENT EXECUTE FUNCTION data_resources_text_guard();
 
 CREATE TRIGGER data_resources_inserted AFTER INSERT ON data_resources
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION data_resources_written();
@@ -106,6 +136,8 @@ ALTER TABLE projects NO FORCE ROW LEVEL SECURITY;
 UPDATE projects p SET resources = project_resources_text(p.id)
  WHERE p.id IN (SELECT project_id FROM data_resources);
 ALTER TABLE projects FORCE ROW LEVEL SECURITY;
+CREATE TRIGGER projects_resources_kept BEFORE UPDATE OF resources ON projects
+    FOR EACH ROW EXECUTE FUNCTION data_resources_text_guard();
 
 -- batch_apply() of 006 with the resources' text written with each project, from
 -- the staged arrays (the trigger then finds it right): the same function

@@ -108,3 +108,39 @@ def test_a_resource_field_cannot_hold_the_separators_of_the_text(users, env):
                             f"WHERE code = '{p.code}'", user='postgres')
         assert r.returncode != 0 and 'data_resources_no_separators' in r.stderr, r.stderr
     assert resources(users['rev_city'], p.code) == []
+
+
+def test_the_text_is_written_by_the_triggers_only(users, env):
+    """Whoever would write the text past the rows is refused: the owner
+    without a caller's settings (who sees no project), an update of the
+    column itself, a TRUNCATE (which fires no row trigger)."""
+    p = L.create(users['sub_psb'], resources=[('PSB-T-01', '原样数据')])
+    pid = f"(SELECT id FROM projects WHERE code = '{p.code}')"
+    r = h.psql_run(env, "INSERT INTO data_resources (project_id, code, name, source, share, "
+                        f"frequency) VALUES ({pid}, 'PSB-T-02', '无主数据', 'business', 'none', "
+                        "'daily')", user=env.get('ITPM_PG_OWNER', 'itpm_owner'))
+    # The owner's subquery sees no project under the forced policies: the
+    # insert names none, or names it and is refused.
+    assert r.returncode != 0, (r.stdout, r.stderr)
+    sql = ("BEGIN;\nSELECT itpm_set_context('sub_psb', '321300-PSB', '321300', 'submitter', "
+           f"false);\nUPDATE projects SET resources = 'X' WHERE code = '{p.code}';\nCOMMIT;\n")
+    r = h.psql_run(env, sql, user=env.get('ITPM_PG_APP', 'itpm_app'))
+    assert r.returncode != 0 and 'kept by the triggers' in r.stderr, (r.stdout, r.stderr)
+    r = h.psql_run(env, 'BEGIN;\nTRUNCATE data_resources CASCADE;\nROLLBACK;\n', user='postgres')
+    assert r.returncode != 0 and 'cannot be truncated' in r.stderr, (r.stdout, r.stderr)
+    assert resources(users['rev_city'], p.code) == [row('PSB-T-01', '原样数据')]
+    assert stale(env, p.code) == 'f'
+
+
+def test_the_owner_without_settings_cannot_leave_the_text_behind(users, env):
+    """An insert by the owner for a project it cannot see (no caller's
+    settings: the policies of projects are forced on it) is refused by the
+    trigger, not left with the text behind the rows."""
+    p = L.create(users['sub_psb'])
+    project_id = su(env, f"SELECT id FROM projects WHERE code = '{p.code}'")
+    r = h.psql_run(env, "INSERT INTO data_resources (project_id, code, name, source, share, "
+                        f"frequency) VALUES ({project_id}, 'PSB-O-01', '越权数据', 'business', "
+                        "'none', 'daily')", user=env.get('ITPM_PG_OWNER', 'itpm_owner'))
+    assert r.returncode != 0 and 'forbidden' in r.stderr, (r.stdout, r.stderr)
+    assert resources(users['rev_city'], p.code) == []
+    assert stale(env, p.code) == 'f'
