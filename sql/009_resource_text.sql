@@ -103,24 +103,16 @@ BEGIN
 END
 $$;
 
--- The text is only ever written by the triggers above (and with a project
--- as batch_apply() inserts it); a TRUNCATE, which fires no row trigger, is
--- refused (DELETE does the same and keeps the text).
-CREATE FUNCTION data_resources_text_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A TRUNCATE fires no row trigger and would leave every text behind: it
+-- is refused (DELETE does the same and keeps the texts).
+CREATE FUNCTION data_resources_no_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'TRUNCATE' THEN
-        RAISE EXCEPTION 'data_resources cannot be truncated: delete the rows instead'
-              USING ERRCODE = '42501';
-    END IF;
-    IF pg_trigger_depth() < 2 THEN
-        RAISE EXCEPTION 'projects.resources is kept by the triggers on data_resources'
-              USING ERRCODE = '42501';
-    END IF;
-    RETURN NEW;
+    RAISE EXCEPTION 'data_resources cannot be truncated: delete the rows instead'
+          USING ERRCODE = '42501';
 END
 $$;
 CREATE TRIGGER data_resources_no_truncate BEFORE TRUNCATE ON data_resources
-    FOR EACH STATEMENT EXECUTE FUNCTION data_resources_text_guard();
+    FOR EACH STATEMENT EXECUTE FUNCTION data_resources_no_truncate();
 
 CREATE TRIGGER data_resources_inserted AFTER INSERT ON data_resources
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION data_resources_written();
@@ -136,8 +128,21 @@ ALTER TABLE projects NO FORCE ROW LEVEL SECURITY;
 UPDATE projects p SET resources = project_resources_text(p.id)
  WHERE p.id IN (SELECT project_id FROM data_resources);
 ALTER TABLE projects FORCE ROW LEVEL SECURITY;
+
+-- The text is only ever written by the triggers above (depth 1, whose own
+-- update fires this at depth 2), and with a project as batch_apply()
+-- inserts it: an update of the column from anywhere else is refused.
+CREATE FUNCTION projects_resources_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_trigger_depth() < 2 THEN
+        RAISE EXCEPTION 'projects.resources is kept by the triggers on data_resources'
+              USING ERRCODE = '42501';
+    END IF;
+    RETURN NEW;
+END
+$$;
 CREATE TRIGGER projects_resources_kept BEFORE UPDATE OF resources ON projects
-    FOR EACH ROW EXECUTE FUNCTION data_resources_text_guard();
+    FOR EACH ROW EXECUTE FUNCTION projects_resources_kept();
 
 -- batch_apply() of 006 with the resources' text written with each project, from
 -- the staged arrays (the trigger then finds it right): the same function
