@@ -200,6 +200,11 @@ done
 events() { psql_su -c "SELECT count(*) FILTER (WHERE actor <> 'bench') || ' ' || count(*) FILTER (WHERE actor = 'bench')
                          FROM project_events WHERE action = 'defer'"; }
 read -r E0_I E0_B < <(events)
+# The whole machine's CPU time as "busy idle" jiffies (/proc/stat; steal,
+# time the hypervisor gave to other guests, counts as neither).
+cpu_jiffies() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 ":" $5 + $6; exit }' /proc/stat; }
+cpu_delta() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, ":"); split(b, y, ":")
+                                             printf "%d %d", y[1] - x[1], y[2] - x[2] }'; }
 RESULTS="$WORK/results"
 : >"$RESULTS"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -207,8 +212,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for k in "${seq[@]}"; do
         t=${ORDER[$k]}
         out="$WORK/run-$t-$r.out"
+        read -r c0 < <(cpu_jiffies)
         run_target "$t" "$SECS" "$out" --latency
-        printf '%s %s\n' "$t" "$(bench_wrk_parse "$out")" >>"$RESULTS"
+        read -r c1 < <(cpu_jiffies)
+        printf '%s %s %s\n' "$t" "$(bench_wrk_parse "$out")" "$(cpu_delta "$c0" "$c1")" >>"$RESULTS"
     done
 done
 read -r E1_I E1_B < <(events)
@@ -241,6 +248,12 @@ echo "  (info) ratio by round: project read$(by_round read); transition$(by_roun
 echo "  (info) transitions answered in the timed runs: itpmd $(mean tx-itpmd 3 | cut -d. -f1)," \
     "baseline $(mean tx-baseline 3 | cut -d. -f1); defer events written meanwhile: itpmd $((E1_I - E0_I))," \
     "baseline $((E1_B - E0_B)) (a few more than the answers: requests in flight when wrk stops)"
+# CPU per answer of the whole machine (the stack, nginx, wrk): a target that
+# leaves CPU idle is waiting on something (a lock, the disk), not computing.
+cpu_line() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" '$1 == t { n += $4; b += $6; i += $7 }
+                 END { printf "%.0f µs (idle %.0f%%)", (n ? b * 1e6 / hz / n : 0), (b + i ? 100 * i / (b + i) : 0) }' "$RESULTS"; }
+echo "  (info) machine CPU per answer: project read itpmd $(cpu_line read-itpmd), baseline" \
+    "$(cpu_line read-baseline); transition itpmd $(cpu_line tx-itpmd), baseline $(cpu_line tx-baseline)"
 for t in tx-itpmd tx-baseline; do
     grep -h '^transition' "$WORK"/run-"$t"-*.out 2>/dev/null | head -n 3 | sed 's/^/  (info) /' || true
 done
