@@ -99,6 +99,30 @@ static int depth_ok(xmlNodePtr n, int depth)
     return 1;
 }
 
+/* A document written with no namespace at all (<login>…</login>, as the
+ * interface's examples are often copied) is read as the API's: every element
+ * without one is put in urn:itpm:1, then validated like any other. Elements
+ * that name another namespace keep it, and the schema refuses them. */
+static int adopt_namespace(xmlNodePtr top)
+{
+    xmlNsPtr ns = xmlNewNs(top, (const xmlChar *)ITPM_NS, NULL);
+    if (ns == NULL)
+        return -1;
+    xmlNodePtr n = top;
+    while (n != NULL) {
+        if (n->type == XML_ELEMENT_NODE && n->ns == NULL)
+            xmlSetNs(n, ns);
+        if (n->type == XML_ELEMENT_NODE && n->children != NULL) {
+            n = n->children;
+            continue;
+        }
+        while (n != top && n->next == NULL)
+            n = n->parent;
+        n = n == top ? NULL : n->next;
+    }
+    return 0;
+}
+
 xmlDocPtr xml_in_parse(arena_t *a, const char *body, size_t len, const char *root,
                        response_t *res)
 {
@@ -133,16 +157,28 @@ xmlDocPtr xml_in_parse(arena_t *a, const char *body, size_t len, const char *roo
         return NULL;
     }
     xmlNodePtr top = xmlDocGetRootElement(doc);
-    if (top == NULL || top->ns == NULL || strcmp((const char *)top->ns->href, ITPM_NS) != 0 ||
-        strcmp((const char *)top->name, root) != 0) {
-        problem_simple(a, res, 400,
-                       arena_printf(a, "the document must be a <%s> in namespace %s", root,
-                                    ITPM_NS),
-                       NULL);
+    if (top != NULL && !depth_ok(top, 1)) {
+        problem_simple(a, res, 400, "the document is nested too deeply", NULL);
         return NULL;
     }
-    if (!depth_ok(top, 1)) {
-        problem_simple(a, res, 400, "the document is nested too deeply", NULL);
+    if (top != NULL && top->ns == NULL && adopt_namespace(top) < 0) {
+        problem_simple(a, res, 500, "out of memory", NULL);
+        return NULL;
+    }
+    if (top == NULL || top->ns == NULL || strcmp((const char *)top->ns->href, ITPM_NS) != 0 ||
+        strcmp((const char *)top->name, root) != 0) {
+        /* Well-formed but not the document this resource takes: invalid
+         * against the schema, like any other misplaced element. */
+        problem_error_t *e = arena_calloc(a, sizeof *e);
+        e->line = top != NULL && top->line > 0 ? top->line : 0;
+        e->message = arena_printf(a, "expected <%s> in namespace %s", root, ITPM_NS);
+        problem_t p = {
+            .status = 422,
+            .detail = arena_printf(a, "the document must be a <%s> in namespace %s", root, ITPM_NS),
+            .errors = e,
+            .nerrors = 1,
+            .nerrors_total = 1};
+        problem_respond(a, res, &p);
         return NULL;
     }
     xmlSchemaValidCtxtPtr vc = xmlSchemaNewValidCtxt(api_schema);

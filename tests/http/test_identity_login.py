@@ -90,6 +90,24 @@ def test_form_encoded_login(env, session):
     assert h.session_cookie(r), h.describe(r)
 
 
+def test_login_document_without_namespace(env, session, problem):
+    """<login><username/><password/></login> written as the interface shows it,
+    with no namespace: read as urn:itpm:1's and validated like any other.
+    Another namespace, or another element, is schema-invalid: 422."""
+    pw = h.demo_password(env)
+    body = (f'<login><username>cdo_agri</username><password>{pw}</password></login>').encode()
+    r = session.post(h.SESSION, data=body, headers={'Content-Type': 'application/xml'})
+    doc = h.session_doc(r)
+    assert (doc['user'], doc['roles']) == ('cdo_agri', USERS['cdo_agri']['roles']), h.describe(r)
+    for wrong in (body.replace(b'<login>', b'<login xmlns="urn:other">'),
+                  body.replace(b'<login>', b'<logon>').replace(b'</login>', b'</logon>'),
+                  b'<login><username>cdo_agri</username><pass>x</pass></login>'):
+        with h.Client(env) as c:
+            r = c.post(h.SESSION, data=wrong, headers={'Content-Type': 'application/xml'})
+            problem(r, 422)
+            assert not h.session_cookie(r), h.describe(r)
+
+
 def test_login_writes_an_audit_record(env, session, auditor):
     request_id = rid()
     r = h.login(session, 'eval1', h.demo_password(env), headers={'X-Request-Id': request_id})

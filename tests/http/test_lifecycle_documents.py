@@ -99,11 +99,22 @@ def test_malformed_declaration_names_line_and_column(users):
     b'<project><title>x</title></project>',
 ])
 def test_wrong_document_is_refused(users, body):
-    """Well-formed, but not a <project> of urn:itpm:1: refused as a bad
-    request (400) or as schema-invalid (422); either way nothing is stored."""
+    """Well-formed, but not a valid <project> of urn:itpm:1 (another element,
+    another namespace; with no namespace at all it is read as urn:itpm:1's
+    and fails the schema): schema-invalid, 422, with where; nothing stored."""
     r = users['sub_psb'].post_xml('/api/v1/projects', body)
-    assert r.status_code in (400, 422), describe(r)
-    L.problem(r, r.status_code)
+    errors = L.problem_errors(L.problem(r, 422))
+    assert errors and errors[0][0] == 1, errors
+
+
+def test_transition_without_namespace_is_read_as_the_apis(users):
+    """<transition action="…"/> as the interface shows it, no xmlns: applied
+    like the same document in urn:itpm:1."""
+    flow = L.flow_to(users, 'endorsement', budget='1000.00')
+    r = flow.sub.post_xml(L.path(flow.code, '/transitions'), b'<transition action="withdraw"/>',
+                          headers={'If-Match': f'"{flow.p.version}"'})
+    assert r.status_code == 200, describe(r)
+    assert L.Project(r).stage == 'draft', describe(r)
 
 
 def test_declaration_needs_xml_content_type(users):
