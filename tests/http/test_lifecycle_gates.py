@@ -195,6 +195,21 @@ def test_prereview_needs_every_expert_score(users):
     assert L.act(rev, flow.code, 'pass').stage == 'budget_review'
 
 
+def test_experts_drawn_below_the_threshold_still_count(users):
+    """400,000.00 asks for no experts, but once a reviewer names one, prereview
+    waits for their score and its mean like any other panel."""
+    flow = L.flow_to(users, 'prereview', budget='400000.00')
+    rev = flow.rev
+    r = L.assign_experts(rev, flow.code, ['expert1'])
+    assert r.status_code == 201, describe(r)
+    d = refused(users, rev, flow, 'pass', 'experts_incomplete')
+    assert '0 of 1' in d, d
+    assert L.score(users['expert1'], flow.code, 40).status_code == 200
+    refused(users, rev, flow, 'pass', 'expert_mean_low')
+    assert L.score(users['expert1'], flow.code, 80).status_code == 200
+    assert L.act(rev, flow.code, 'pass').stage == 'budget_review'
+
+
 def test_large_project_needs_five_scores(users):
     flow = L.flow_to(users, 'prereview', unit='321300-HEALTH', budget='5000000.00')
     names = flow.draw_experts()

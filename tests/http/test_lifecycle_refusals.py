@@ -254,10 +254,8 @@ def test_put_of_a_draft_needs_if_match_and_the_current_version(users):
     ('return', 'prereview', 'rev_city'),
     ('return', 'budget_review', 'rev_city'),
     ('return', 'pre_implementation', 'rev_city'),
-    ('reject', 'registration', 'rev_city'),
-    ('reject', 'approval', 'dir_city'),
 ])
-def test_return_and_reject_need_a_written_reason(users, action, stage, user):
+def test_return_needs_a_written_reason(users, action, stage, user):
     flow = L.flow_to(users, stage, budget='100000.00')
     before = state(users, flow.code)
     for reason in (None, '', '    '):
@@ -265,7 +263,23 @@ def test_return_and_reject_need_a_written_reason(users, action, stage, user):
         L.problem(r, 422)
     assert state(users, flow.code) == before
     p = L.act(users[user], flow.p, action, reason='理由充分')
-    assert p.stage == ('draft' if action == 'return' else 'rejected')
+    assert p.stage == 'draft'
+
+
+@pytest.mark.parametrize('stage,user,reason', [
+    ('registration', 'rev_city', None),
+    ('prereview', 'rev_city', '方案与已建系统重复'),
+    ('approval', 'dir_city', None),
+])
+def test_reject_takes_a_reason_but_needs_none(users, stage, user, reason):
+    """SPEC asks a written reason of `return`, not of `reject`: a rejection
+    without one is applied; one given is kept in the event."""
+    flow = L.flow_to(users, stage, budget='100000.00')
+    p = L.act(users[user], flow.p, 'reject', reason=reason)
+    assert p.stage == 'rejected'
+    ev = L.events(users['rev_city'], flow.code)[-1]
+    assert (ev['action'], ev['from'], ev['to'], ev['reason'] or '') == \
+        ('reject', stage, 'rejected', reason or ''), ev
 
 
 @pytest.mark.parametrize('reason', ['\n\t\n', '\u3000\u3000'])
