@@ -128,13 +128,17 @@ int handle_attachment_upload(request_t *req, response_t *res)
     const char *code = req->params[0];
     const char *kind = request_query(req, "kind");
     const char *filename = request_query(req, "filename");
+    if (filename == NULL)
+        filename = request_disposition_filename(req);
     if (kind == NULL || !kind_valid(kind)) {
         problem_simple(req->arena, res, 422, "kind must be one of the attachment kinds", NULL);
         return -1;
     }
     if (filename == NULL || !filename_valid(filename)) {
         problem_simple(req->arena, res, 422,
-                       "filename is required: printable, without path, at most 255 bytes", NULL);
+                       "filename (in the query or Content-Disposition) is required: printable, "
+                       "without path, at most 255 bytes",
+                       NULL);
         return -1;
     }
     const char *type = req->content_type;

@@ -117,6 +117,70 @@ static int hexval(int c)
     return -1;
 }
 
+static const char *skip_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+/* A quoted-string's content without its escapes; *end is set past the
+ * closing quote. NULL when it is not closed. */
+static char *unquote(arena_t *a, const char *v, const char **end)
+{
+    size_t n = 0;
+    const char *p = v + 1;
+    char *out = arena_alloc(a, strlen(v));
+    for (; *p != '\0' && *p != '"'; p++) {
+        if (*p == '\\' && p[1] != '\0')
+            p++;
+        out[n++] = *p;
+    }
+    if (*p != '"')
+        return NULL;
+    out[n] = '\0';
+    *end = p + 1;
+    return out;
+}
+
+const char *request_disposition_filename(const request_t *r)
+{
+    const char *h = request_header(r, "Content-Disposition");
+    const char *plain = NULL;
+    for (const char *p = h != NULL ? strchr(h, ';') : NULL; p != NULL; p = strchr(p, ';')) {
+        const char *key = skip_ws(p + 1);
+        const char *eq = strchr(key, '=');
+        if (eq == NULL)
+            break;
+        size_t klen = (size_t)(eq - key);
+        while (klen > 0 && (key[klen - 1] == ' ' || key[klen - 1] == '\t'))
+            klen--;
+        const char *v = skip_ws(eq + 1);
+        const char *end = v + strcspn(v, ";");
+        char *value;
+        if (*v == '"') {
+            value = unquote(r->arena, v, &end);
+            if (value == NULL)
+                return NULL;
+        } else {
+            size_t vlen = (size_t)(end - v);
+            while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+                vlen--;
+            value = arena_strndup(r->arena, v, vlen);
+        }
+        if (klen == 9 && strncasecmp(key, "filename*", 9) == 0 &&
+            strncasecmp(value, "UTF-8'", 6) == 0) {
+            const char *q = strchr(value + 6, '\'');
+            if (q != NULL)
+                return url_decode(r->arena, q + 1, strlen(q + 1), 0);
+        } else if (klen == 8 && strncasecmp(key, "filename", 8) == 0 && plain == NULL) {
+            plain = value;
+        }
+        p = end;
+    }
+    return plain;
+}
+
 char *url_decode(arena_t *a, const char *s, size_t n, int plus_is_space)
 {
     char *out = arena_alloc(a, n + 1);

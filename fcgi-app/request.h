@@ -47,6 +47,10 @@ int request_init(request_t *r, arena_t *a, FCGX_Stream *in, FCGX_ParamArray envp
 const char *request_header(const request_t *r, const char *name);
 /* A decoded query parameter, NULL when absent. */
 const char *request_query(const request_t *r, const char *name);
+/* The file name of a Content-Disposition request header (RFC 6266: an
+ * extended filename*=UTF-8''… before a plain filename=…), NULL when there is
+ * none or it cannot be read. */
+const char *request_disposition_filename(const request_t *r);
 /* Checks the content type against accepted (a NULL-terminated list of media
  * types, parameters ignored); 415 problem in res on mismatch. */
 int request_require_type(request_t *r, response_t *res, const char *const *accepted);

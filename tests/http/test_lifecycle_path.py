@@ -239,6 +239,26 @@ def test_after_construction_trial_and_its_minimum_period(users):
     assert L.snapshot(flow.rev, flow.code) == (10, 'trial_operation', 10)
 
 
+def test_attachment_name_from_content_disposition(users):
+    """With no filename in the query, the Content-Disposition header's is kept
+    (RFC 6266's UTF-8 form first); with neither, 422 and nothing stored."""
+    sub = users['sub_psb']
+    p = L.create(sub, title='附件文件名测试')
+    for header, name in (('attachment; filename="plan.pdf"', 'plan.pdf'),
+                         ("attachment; filename=\"x.pdf\"; filename*=UTF-8''%E6%96%B9%E6%A1%88.pdf",
+                          '方案.pdf')):
+        r = sub.post(L.path(p.code, '/attachments'), params={'kind': 'construction_plan'},
+                     data=b'%PDF-1.4 x', headers={'Content-Type': 'application/pdf',
+                                                  'Content-Disposition': header})
+        assert r.status_code == 201, describe(r)
+        assert r.doc.get('filename') == name, describe(r)
+    r = sub.post(L.path(p.code, '/attachments'), params={'kind': 'other'}, data=b'x',
+                 headers={'Content-Type': 'application/pdf'})
+    L.problem(r, 422)
+    r = sub.get(L.path(p.code, '/attachments'))
+    assert len(r.doc.findall(N + 'attachment')) == 2, describe(r)
+
+
 def test_attachments_round_trip(users):
     """Uploads keep kind, file name, content type and SHA-256; the bytes
     come back unchanged; the list shows every upload."""

@@ -162,6 +162,43 @@ static void test_header_name_too_long_is_absent(void **state)
     assert_string_equal(header(envp, name), "v");
 }
 
+/* ---- request_disposition_filename ---- */
+
+static const char *disposition(arena_t *a, const char *value)
+{
+    static char var[512];
+    snprintf(var, sizeof var, "HTTP_CONTENT_DISPOSITION=%s", value);
+    char *envp[] = {var, NULL};
+    request_t r;
+    memset(&r, 0, sizeof r);
+    r.envp = envp;
+    r.arena = a;
+    return request_disposition_filename(&r);
+}
+
+static void test_disposition_filename(void **state)
+{
+    arena_t *a = *state;
+    assert_string_equal(disposition(a, "attachment; filename=\"plan.pdf\""), "plan.pdf");
+    assert_string_equal(disposition(a, "attachment;filename=plan.pdf"), "plan.pdf");
+    assert_string_equal(disposition(a, "attachment; FileName = plan.pdf ; size=3"), "plan.pdf");
+    assert_string_equal(disposition(a, "attachment; filename=\"a \\\"b\\\" c.pdf\""),
+                        "a \"b\" c.pdf");
+    assert_string_equal(disposition(a, "attachment; filename=\"a;b.pdf\"; x=1"), "a;b.pdf");
+    /* The extended form wins wherever it stands. */
+    assert_string_equal(disposition(a, "attachment; filename=\"plan.pdf\"; "
+                                       "filename*=UTF-8''%E6%96%B9%E6%A1%88.pdf"),
+                        "\xe6\x96\xb9\xe6\xa1\x88.pdf");
+    assert_string_equal(disposition(a, "attachment; filename*=utf-8'zh'x%20y.pdf"), "x y.pdf");
+    /* Another charset is not read; the plain name is used then. */
+    assert_string_equal(disposition(a, "attachment; filename*=ISO-8859-1''a.pdf; filename=b.pdf"),
+                        "b.pdf");
+    assert_null(disposition(a, "attachment; filename*=UTF-8''%zz.pdf"));
+    assert_null(disposition(a, "attachment; filename=\"open.pdf"));
+    assert_null(disposition(a, "attachment"));
+    assert_null(disposition(a, "inline; name=x"));
+}
+
 /* ---- request_init ---- */
 
 typedef struct {
@@ -341,6 +378,7 @@ int main(void)
         T(test_query_edge_cases),
         T(test_header_lookup),
         T(test_header_name_too_long_is_absent),
+        T(test_disposition_filename),
         T(test_init_fills_fields),
         T(test_init_defaults),
         T(test_init_request_id),
