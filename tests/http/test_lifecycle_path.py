@@ -396,6 +396,31 @@ def test_existing_systems_enter_at_operation(users):
     L.problem(r, 409, 'wrong_stage')
 
 
+def test_list_pages_by_offset_or_by_page(users):
+    """limit/offset, or size (pageSize, per_page) and a 1-based page: the
+    same pages; total counts every match; bad paging is 400."""
+    rev = users['rev_city']
+    made = sorted(L.create(users['sub_psb'], title=f'分页测试 {tag}').code
+                  for tag in ('甲', '乙', '丙', '丁', '戊'))
+    q = {'text': '分页测试', 'unit': '321300-PSB'}
+
+    def page(**kw):
+        r = rev.get('/api/v1/projects', params=dict(q, **kw))
+        assert r.status_code == 200, describe(r)
+        return r.doc, [x.get('code') for x in r.doc.findall(N + 'project')]
+
+    doc, every = page(limit=500)
+    assert set(made) <= set(every) and every == sorted(every)
+    assert doc.get('total') == str(len(every)) and doc.get('totalAtLeast') is None
+    assert page(limit=2, offset=2)[1] == every[2:4]
+    for size in ('size', 'pageSize', 'per_page'):
+        assert page(**{size: 2, 'page': 2})[1] == every[2:4], size
+    assert page(size=2, page=1)[1] == every[:2]
+    for bad in ({'page': 0}, {'page': 'x'}, {'limit': 0}, {'size': 501},
+                {'page': 2, 'offset': 4}, {'offset': -1}):
+        L.problem(rev.get('/api/v1/projects', params=dict(q, **bad)), 400)
+
+
 def test_list_filters_find_the_project(users):
     flow = L.flow_to(users, 'registration', unit='321300-HEALTH',
                      title='列表过滤测试 卫健委 专用', budget='88000.00')
