@@ -70,6 +70,9 @@ void app_db_problem(request_t *req, response_t *res, db_status_t status)
                        is_spec_rule(r->rule) ? arena_strdup(req->arena, r->rule) : NULL);
     } else if (status == DB_CONFLICT) {
         problem_simple(req->arena, res, 409, "the change conflicts with existing data", NULL);
+    } else if (status == DB_NO_REFERENT) {
+        problem_simple(req->arena, res, 422,
+                       "the document names a region, unit or user that does not exist", NULL);
     } else if (status == DB_FORBIDDEN) {
         problem_simple(req->arena, res, 403, "outside what you may change", NULL);
     } else if (status == DB_BAD_INPUT) {

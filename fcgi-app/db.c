@@ -151,6 +151,8 @@ static db_status_t db_failure(db_t *db, const db_stmt_t *stmt, PGresult *res)
         return DB_UNAVAILABLE;
     if (state != NULL && strncmp(state, "22", 2) == 0)
         return DB_BAD_INPUT;
+    if (state != NULL && strcmp(state, "23503") == 0)
+        return DB_NO_REFERENT;
     if (state != NULL && strncmp(state, "23", 2) == 0)
         return DB_CONFLICT;
     if (state != NULL && strcmp(state, "42501") == 0)

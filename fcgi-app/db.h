@@ -17,6 +17,7 @@ typedef enum {
     DB_REFUSED = -4,     /* a rule refused: SQLSTATE IT<status>, see db_refusal() */
     DB_CONFLICT = -5,    /* a uniqueness or other integrity constraint (class 23) */
     DB_FORBIDDEN = -6,   /* row-level security or a privilege refused (42501) */
+    DB_NO_REFERENT = -7, /* a value names a row that does not exist (23503) */
 } db_status_t;
 
 /* A statement the worker prepares once per connection. Define them as

@@ -178,3 +178,19 @@ def test_acceptance_gates_with_a_trial_period_of_zero_days(stack):
     L.problem(L.transition(g.sub, q.code, 'complete_filing', q.version - 1), 412)
     L.problem(L.transition(rev, q.code, 'accept', q.version), 409, 'wrong_stage')
     assert L.snapshot(rev, q.code)[:2] == (q.version, 'filing')
+
+
+def test_rules_for_a_region_that_does_not_exist(stack):
+    """A window or thresholds for a region code the city does not have: 422
+    (the document names nothing real), nothing stored."""
+    env, users = stack
+    admin = users['admin1']
+    before = admin.get('/api/v1/config/windows').content
+    body = (f'<windows xmlns="{L.NS}"><window region="999999" year="2030" '
+            f'opens="2030-01-01" closes="2030-03-31"/></windows>')
+    L.problem(admin.put_xml('/api/v1/config/windows', body), 422)
+    body = (f'<thresholds xmlns="{L.NS}"><threshold region="999999" '
+            f'expertAmount="500000.00" expertCount="3" jointAmount="5000000.00" '
+            f'jointExpertCount="5" expertMinMean="60" trialDays="90"/></thresholds>')
+    L.problem(admin.put_xml('/api/v1/config/thresholds', body), 422)
+    assert admin.get('/api/v1/config/windows').content == before
