@@ -59,9 +59,9 @@ static const db_stmt_t stmt_list = {
     8, 1};
 
 /* The total stops counting at PROJECT_COUNT_CAP so a page of a huge list
- * stays cheap (counting 5,000 rows in scope costs 1.5-7 ms, 100,000 some
+ * stays cheap (counting 2,000 rows in scope costs 1-3 ms, 100,000 some
  * 35 ms); the reply says when the total is a lower bound. */
-#define PROJECT_COUNT_CAP 5000
+#define PROJECT_COUNT_CAP 2000
 static const db_stmt_t stmt_count = {
     "project_count",
     "SELECT count(*) FROM (SELECT 1 FROM projects p" PROJECT_FILTER " LIMIT $7::int) c", 7, 1};
