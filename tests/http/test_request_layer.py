@@ -115,3 +115,40 @@ def test_long_escaped_segment_is_4xx(env, session):
     r = session.get('/api/v1/' + '%41' * 2000)
     assert 400 <= r.status_code < 500, h.describe(r)
     pool_unchanged(env, session, before)
+
+
+def _raw(env, head):
+    """Sends a raw request over TLS to nginx; returns (status, content type, body)."""
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+    u = urlsplit(env['ITPM_URL'])
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s, \
+            ctx.wrap_socket(s, server_hostname=u.hostname) as t:
+        t.sendall(head)
+        data = b''
+        while True:
+            chunk = t.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    headers, _, body = data.partition(b'\r\n\r\n')
+    lines = headers.decode('latin-1').split('\r\n')
+    ctype = next((l.split(':', 1)[1].strip() for l in lines[1:]
+                  if l.lower().startswith('content-type:')), '')
+    return int(lines[0].split()[1]), ctype, body
+
+
+@pytest.mark.parametrize('head,status', [
+    (b'TRACE /api/v1/regions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', 405),
+    (b'POST /api/v1/session HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n'
+     b'Content-Type: application/xml\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', 501),
+])
+def test_nginx_own_refusals_are_problem_documents(env, head, status):
+    """Methods and transfer codings nginx itself refuses: a problem document too."""
+    got, ctype, body = _raw(env, head)
+    assert (got, ctype.split(';')[0]) == (status, 'application/problem+xml'), (got, ctype, body)
+    assert f'<status>{status}</status>'.encode() in body, body
