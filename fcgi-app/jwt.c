@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -668,7 +669,9 @@ static int claim_string(const json_t *claims, const char *name, int required, si
     return 0;
 }
 
-/* NumericDate as a JSON integer (reals refused: no rounding questions). */
+/* NumericDate (RFC 7519: seconds, possibly with a fraction, as many
+ * libraries write time() + n). A fraction is rounded to the safe side:
+ * up for nbf (valid no earlier), down for exp and iat. */
 static int claim_time(const json_t *claims, const char *name, int required, long long *dst,
                       char *why, size_t whylen)
 {
@@ -680,11 +683,16 @@ static int claim_time(const json_t *claims, const char *name, int required, long
         reason_set(why, whylen, "claim %s missing", name);
         return -1;
     }
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > JWT_TIME_MAX) {
-        reason_set(why, whylen, "claim %s not an integer date", name);
+    if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= JWT_TIME_MAX) {
+        *dst = json_integer_value(v);
+        return 0;
+    }
+    double d = json_is_real(v) ? json_real_value(v) : -1.0;
+    if (!(d >= 0.0 && d <= (double)JWT_TIME_MAX)) {
+        reason_set(why, whylen, "claim %s not a date", name);
         return -1;
     }
-    *dst = json_integer_value(v);
+    *dst = (long long)(strcmp(name, "nbf") == 0 ? ceil(d) : floor(d));
     return 0;
 }
 

@@ -246,7 +246,14 @@ int handle_session_sso(request_t *req, response_t *res)
     xmlDocPtr doc = xml_in_parse(req->arena, req->body, req->body_len, "sso", res);
     if (doc == NULL)
         return -1;
-    const char *token = xml_child_text(req->arena, xmlDocGetRootElement(doc), "token");
+    /* A JWT has no white space: what surrounds it (an indented document)
+     * is layout, not part of the token. */
+    const char *text = xml_child_text(req->arena, xmlDocGetRootElement(doc), "token");
+    text += strspn(text, " \t\r\n");
+    size_t token_len = strlen(text);
+    while (token_len > 0 && strchr(" \t\r\n", text[token_len - 1]) != NULL)
+        token_len--;
+    const char *token = arena_strndup(req->arena, text, token_len);
     /* A bad token names no account: failures count against the address only
      * (each token its own key), so they cannot lock other users out. */
     const char *key = arena_printf(req->arena, "sso:%.16s", auth_token_hash(req->arena, token) + 2);
@@ -254,7 +261,7 @@ int handle_session_sso(request_t *req, response_t *res)
         return -1;
     user_t user;
     const char *reason;
-    if (auth_verify_sso(req, token, strlen(token), &user, &reason) < 0) {
+    if (auth_verify_sso(req, token, token_len, &user, &reason) < 0) {
         record_failure(req, key, reason);
         response_header(res, "WWW-Authenticate", "Bearer realm=\"itpm\"");
         problem_simple(req->arena, res, 401, "the token is not valid", NULL);

@@ -55,6 +55,23 @@ def test_valid_token_is_exchanged_for_a_cookie_session(env, session, kind):
         assert c.get('/api/v1/audit/verify').status_code == 200
 
 
+def test_token_with_fractional_times_and_layout_around_it(env, session):
+    """RFC 7519's NumericDate may carry a fraction (time.time() + 600): read;
+    white space around the token in <token> is layout: ignored."""
+    import time
+    now = time.time()
+    token = h.sso_token(env, 'RSA', sub='sso-frac', iat=now, nbf=now - 5.5, exp=now + 600.25)
+    r = session.get('/api/v1/regions/321322', headers=h.bearer(token))
+    assert r.status_code == 200, h.describe(r)
+    body = (f'<sso xmlns="{h.ITPM_NS}">\n  <token>\n    {token}\n  </token>\n</sso>').encode()
+    r = session.post('/api/v1/session/sso', data=body, headers={'Content-Type': 'application/xml'})
+    assert h.session_doc(r)['user'] == 'sso-frac', h.describe(r)
+    expired = h.sso_token(env, 'RSA', sub='sso-frac', iat=now - 900.5, nbf=now - 900.5,
+                          exp=now - 300.75)
+    r = session.get('/api/v1/regions/321322', headers=h.bearer(expired))
+    assert r.status_code == 401, h.describe(r)
+
+
 def test_token_claims_decide_roles_not_the_route(env, session, problem):
     token = h.sso_token(env, roles=['submitter'])
     problem(session.get('/api/v1/audit', headers=h.bearer(token)), 403)

@@ -622,11 +622,27 @@ static void test_claims_times(void **state)
     expect_vector("expired", "token expired");
     expect_vector("not_yet_valid", "not yet valid");
     expect_vector("missing_exp", "exp missing");
-    expect_vector("exp_string", "exp not an integer date");
-    expect_vector("exp_real", "exp not an integer date");
-    expect_vector("exp_negative", "exp not an integer date");
-    expect_vector("nbf_string", "nbf not an integer date");
-    expect_vector("iat_string", "iat not an integer date");
+    expect_vector("exp_string", "exp not a date");
+    expect_vector("exp_negative", "exp not a date");
+    expect_vector("nbf_string", "nbf not a date");
+    expect_vector("iat_string", "iat not a date");
+}
+
+/* A NumericDate with a fraction (RFC 7519) is read, exp rounded down. */
+static void test_claims_real_exp(void **state)
+{
+    (void)state;
+    size_t len;
+    char *t = token_read("exp_real", &len);
+    jwt_policy_t p = policy_default();
+    jwt_claims_t c;
+    char why[160];
+    assert_int_equal(jwt_verify(keys, &p, t, len, &c, why, sizeof why), 0);
+    assert_true(c.exp == EXP_2100);
+    p.skew = 0;
+    p.now = EXP_2100;
+    assert_int_equal(jwt_verify(keys, &p, t, len, &c, why, sizeof why), -1);
+    free(t);
 }
 
 /* now < exp + skew and now >= nbf - skew, at the edges. */
@@ -820,6 +836,7 @@ int main(void)
         cmocka_unit_test(test_length_limit),
         cmocka_unit_test(test_claims_iss_aud),
         cmocka_unit_test(test_claims_times),
+        cmocka_unit_test(test_claims_real_exp),
         cmocka_unit_test(test_claims_time_edges),
         cmocka_unit_test(test_claims_strings),
         cmocka_unit_test(test_claims_roles),
