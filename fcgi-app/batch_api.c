@@ -376,11 +376,9 @@ static void answer_failures(batch_ctx_t *c, PGresult *r)
     c->answered = 1;
 }
 
-/* The body is complete and every record staged: the set-based checks and,
- * when they pass, the commit. 0 when stored. */
-static int apply(batch_ctx_t *c, const char *sha, long long bytes)
+/* Ends the COPY of the staged records. 0, or -1 answered. */
+static int stage_end(batch_ctx_t *c)
 {
-    request_t *req = c->req;
     if (copy_flush(c) < 0 || PQputCopyEnd(db_current(c->db), NULL) != 1) {
         answer_db(c, db_fail(c->db, "batch copy", NULL));
         return -1;
@@ -398,6 +396,17 @@ static int apply(batch_ctx_t *c, const char *sha, long long bytes)
         return -1;
     }
     PQclear(r);
+    return 0;
+}
+
+/* The set-based checks of batch_apply() over the staged records, which
+ * also writes them when they pass: its failures (no rows when none), or
+ * NULL answered. */
+static PGresult *check_staged(batch_ctx_t *c, const char *sha, long long bytes)
+{
+    request_t *req = c->req;
+    if (stage_end(c) < 0)
+        return NULL;
     const char *args[] = {c->head.region,
                           c->head.id,
                           c->head.kind,
@@ -407,10 +416,17 @@ static int apply(batch_ctx_t *c, const char *sha, long long bytes)
                           req->remote_addr,
                           req->request_id,
                           arena_printf(req->arena, "%d", req->conf->batch_max_errors)};
-    PGresult *f = exec(c, "batch_apply",
-                       "SELECT * FROM batch_apply($1, $2, $3, $4::boolean, $5, $6::bigint, $7, $8,"
-                       " $9::integer)",
-                       9, args);
+    return exec(c, "batch_apply",
+                "SELECT * FROM batch_apply($1, $2, $3, $4::boolean, $5, $6::bigint, $7, $8,"
+                " $9::integer)",
+                9, args);
+}
+
+/* The body is complete and every record staged: the set-based checks and,
+ * when they pass, the commit. 0 when stored. */
+static int apply(batch_ctx_t *c, const char *sha, long long bytes)
+{
+    PGresult *f = check_staged(c, sha, bytes);
     if (f == NULL)
         return -1;
     if (PQntuples(f) > 0) {
@@ -433,7 +449,7 @@ static void hex(const unsigned char *d, unsigned n, char *out)
     out[(size_t)2 * n] = '\0';
 }
 
-static void answer_parse(batch_ctx_t *c, batch_parse_status_t ps)
+static void answer_parse(batch_ctx_t *c, batch_parse_status_t ps, PGresult *failures)
 {
     arena_t *a = c->req->arena;
     size_t kept, total;
@@ -453,16 +469,35 @@ static void answer_parse(batch_ctx_t *c, batch_parse_status_t ps)
             arena_printf(a, "a batch holds at most %d records", c->req->conf->batch_max_records),
             NULL);
     } else {
-        problem_error_t *copy = arena_calloc(a, kept * sizeof *copy + 1);
-        for (size_t i = 0; i < kept; i++) {
-            copy[i] = errs[i];
-            copy[i].message = arena_strdup(a, errs[i].message);
+        /* The records the schema refused, and in record order among them
+         * those the rules refuse (failures: batch_apply() over the records
+         * staged meanwhile, whose writes are rolled back with the rest). */
+        int nf = failures != NULL ? PQntuples(failures) : 0;
+        size_t max = (size_t)c->req->conf->batch_max_errors;
+        problem_error_t *out = arena_calloc(a, (kept + (size_t)nf) * sizeof *out + 1);
+        size_t n = 0, i = 0;
+        int j = 0;
+        while (n < max && (i < kept || j < nf)) {
+            long frec =
+                j < nf && !PQgetisnull(failures, j, 2) ? atol(PQgetvalue(failures, j, 2)) : 0;
+            if (i < kept && (j >= nf || errs[i].record <= frec)) {
+                out[n] = errs[i++];
+                out[n].message = arena_strdup(a, out[n].message);
+            } else {
+                out[n].record = frec;
+                out[n].line = PQgetisnull(failures, j, 3) ? 0 : atoi(PQgetvalue(failures, j, 3));
+                out[n].column = PQgetisnull(failures, j, 4) ? 0 : atoi(PQgetvalue(failures, j, 4));
+                out[n].message = arena_strdup(a, PQgetvalue(failures, j, 5));
+                j++;
+            }
+            n++;
         }
+        size_t ftotal = nf > 0 ? (size_t)atoll(PQgetvalue(failures, 0, 6)) : 0;
         problem_t p = {.status = 422,
                        .detail = "the batch does not match the schema or its rules",
-                       .errors = copy,
-                       .nerrors = kept,
-                       .nerrors_total = total};
+                       .errors = out,
+                       .nerrors = n,
+                       .nerrors_total = total + ftotal};
         problem_respond(a, c->res, &p);
     }
     c->answered = 1;
@@ -562,7 +597,11 @@ int handle_batch_submit(request_t *req, response_t *res)
     }
     batch_parse_status_t ps = batch_parser_finish(c.parser);
     if (ps != BATCH_PARSE_OK) {
-        answer_parse(&c, ps);
+        PGresult *failures = NULL;
+        if (ps == BATCH_PARSE_INVALID && c.copying &&
+            (failures = check_staged(&c, sha, bytes)) == NULL)
+            goto done;
+        answer_parse(&c, ps, failures);
         goto done;
     }
     if (apply(&c, sha, bytes) < 0)

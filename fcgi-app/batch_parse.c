@@ -29,6 +29,8 @@ struct batch_parser {
      * because the schema checks an element's content after its end tag. */
     long current;
     int pending;        /* the current record ended and awaits delivery */
+    size_t total_before; /* errors counted before the current record began */
+    size_t root_errors;  /* errors charged to no record: the root and its head */
     int line, column;   /* the current record's start tag */
     int mline, mcolumn; /* where the document turned out malformed */
     batch_parse_status_t status;
@@ -62,6 +64,8 @@ static void set_malformed(batch_parser_t *p, int line, int column, const char *m
 void batch_parse_error(batch_parser_t *p, long record, int line, int column, const char *message)
 {
     p->total++;
+    if (record == 0)
+        p->root_errors++;
     if (p->nerrors == p->max_errors)
         return;
     char *msg = strdup(message ? message : "invalid");
@@ -169,14 +173,17 @@ static void deliver(batch_parser_t *p, xmlParserCtxtPtr ctxt)
     xmlNodePtr root = ctxt->myDoc ? xmlDocGetRootElement(ctxt->myDoc) : NULL;
     if (root == NULL)
         return;
-    /* The head goes out with the first valid record, so a batch that is
-     * refused at its start never costs the caller anything. */
-    if (p->pending && p->head_state == 0 && p->status == BATCH_PARSE_OK) {
-        p->head_state = p->head_ok && p->total == 0 ? 1 : -1;
+    /* Every record the schema accepts is delivered, also after others were
+     * refused, so that the rules are checked on all of them and a refusal
+     * lists every invalid record. The head goes out with the first valid
+     * one, so a batch without any never costs the caller anything. */
+    int valid = p->pending && p->total == p->total_before && p->status == BATCH_PARSE_OK;
+    if (valid && p->head_state == 0) {
+        p->head_state = p->head_ok && p->root_errors == 0 ? 1 : -1;
         if (p->head_state == 1 && p->h.on_head(p->h.data, &p->head) < 0)
             stop(p, BATCH_PARSE_STOPPED);
     }
-    if (p->pending && p->total == 0 && p->head_state == 1 && p->status == BATCH_PARSE_OK) {
+    if (valid && p->head_state == 1 && p->status == BATCH_PARSE_OK) {
         xmlNodePtr rec = root->last;
         while (rec != NULL && rec->type != XML_ELEMENT_NODE)
             rec = rec->prev;
@@ -216,6 +223,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
             return;
         }
         p->current = p->records;
+        p->total_before = p->total;
         p->line = line;
         p->column = col;
     }

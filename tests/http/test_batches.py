@@ -463,6 +463,31 @@ def test_every_error_is_listed(env, users, tmp_path):
     check_refusal(env, users, b, B.post(admin, b.path), 422, None, exp)
 
 
+def test_schema_and_rule_errors_are_listed_together(env, users, tmp_path):
+    """Records the schema refuses do not hide the rule errors of the others:
+    every invalid record, in record order, one total; nothing stored."""
+    admin = users['ca_shuyang']
+    b = Batch(tmp_path, 30, year_start=2038,
+              invalid=['3:schema', '9:unit', '17:schema:element', '24:unit'])
+    exp = [(x['record'], x['error_line'] if x['kind'].startswith('schema') else x['line'])
+           for x in b.invalid()]
+    _, errs = check_refusal(env, users, b, B.post(admin, b.path), 422, None, exp)
+    assert [e['record'] for e in errs] == [3, 9, 17, 24], errs
+    # The rule errors alone would have been a 422 too; a batch whose only
+    # valid records pass the rules still lists its schema errors only.
+    b = Batch(tmp_path, 12, year_start=2038, invalid=['2:schema', '11:schema'])
+    exp = [(x['record'], x['error_line']) for x in b.invalid()]
+    check_refusal(env, users, b, B.post(admin, b.path), 422, None, exp)
+
+
+def test_a_hundred_and_fifty_invalid_records_are_all_listed(env, users, tmp_path):
+    b = Batch(tmp_path, 160, year_start=2038, invalid=[f'{k}:schema' for k in range(1, 151)])
+    root = L.problem(B.post(users['ca_shuyang'], b.path), 422)
+    total, errs = B.errors(root)
+    assert total == 150 and [e['record'] for e in errs] == list(range(1, 151)), total
+    b.nothing_stored(env)
+
+
 def test_existing_system_in_a_batch_of_projects_enters_at_operation(env, users, tmp_path):
     """SPEC: a declaration of category existing from a county admin enters
     at operation, singly or in a batch: in a batch of projects, that record
