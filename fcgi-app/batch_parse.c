@@ -31,6 +31,10 @@ struct batch_parser {
     int pending;        /* the current record ended and awaits delivery */
     size_t total_before; /* errors counted before the current record began */
     size_t root_errors;  /* errors charged to no record: the root and its head */
+    /* An element of the root that is not a <project>: libxml2's validator
+     * then skips the rest of the root's content, so no later record has
+     * been checked against the schema and none is delivered. */
+    int unchecked;
     int line, column;   /* the current record's start tag */
     int mline, mcolumn; /* where the document turned out malformed */
     batch_parse_status_t status;
@@ -177,7 +181,8 @@ static void deliver(batch_parser_t *p, xmlParserCtxtPtr ctxt)
      * refused, so that the rules are checked on all of them and a refusal
      * lists every invalid record. The head goes out with the first valid
      * one, so a batch without any never costs the caller anything. */
-    int valid = p->pending && p->total == p->total_before && p->status == BATCH_PARSE_OK;
+    int valid =
+        p->pending && !p->unchecked && p->total == p->total_before && p->status == BATCH_PARSE_OK;
     if (valid && p->head_state == 0) {
         p->head_state = p->head_ok && p->root_errors == 0 ? 1 : -1;
         if (p->head_state == 1 && p->h.on_head(p->h.data, &p->head) < 0)
@@ -224,6 +229,9 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         }
         p->current = p->records;
         p->total_before = p->total;
+        if (uri == NULL || strcmp((const char *)uri, ITPM_NS) != 0 ||
+            strcmp((const char *)localname, "project") != 0)
+            p->unchecked = 1;
         p->line = line;
         p->column = col;
     }

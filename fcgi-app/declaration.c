@@ -68,7 +68,8 @@ int declaration_read(arena_t *a, xmlNodePtr node, declaration_t *d, problem_erro
     d->urgent_reason = urgent ? xml_attr(a, urgent, "reason") : NULL;
     long long fen;
     xmlNodePtr budget = xml_child(node, "budget");
-    if (money_parse_fen(xml_child_text(a, node, "budget"), &fen) < 0) {
+    const char *budget_text = xml_child_text(a, node, "budget");
+    if (budget_text == NULL || money_parse_fen(budget_text, &fen) < 0) {
         fail(err, budget, "budget must be CNY with two decimals");
         return -1;
     }
@@ -77,6 +78,12 @@ int declaration_read(arena_t *a, xmlNodePtr node, declaration_t *d, problem_erro
     xmlNodePtr cons = xml_child(node, "construction");
     d->mode = xml_attr(a, cons, "mode");
     d->exemption = xml_attr(a, cons, "reason");
+    /* The schema requires what is read below; checked again all the same,
+     * so that nothing here depends on a validator having run. */
+    if (d->mode == NULL) {
+        fail(err, cons ? cons : node, "a construction mode is required");
+        return -1;
+    }
     if (strcmp(d->mode, "self-built") == 0 &&
         (d->exemption == NULL || d->exemption[strspn(d->exemption, " \t\r\n")] == '\0')) {
         fail(err, cons, "self-built construction needs an exemption reason (reason attribute)");
@@ -86,6 +93,10 @@ int declaration_read(arena_t *a, xmlNodePtr node, declaration_t *d, problem_erro
     if (sched != NULL) {
         d->start = xml_attr(a, sched, "start");
         d->end = xml_attr(a, sched, "end");
+        if (d->start == NULL || d->end == NULL) {
+            fail(err, sched, "a schedule has a start and an end");
+            return -1;
+        }
         if (strcmp(d->end, d->start) < 0) {
             fail(err, sched, "the schedule ends before it starts");
             return -1;
@@ -115,16 +126,21 @@ int declaration_read(arena_t *a, xmlNodePtr node, declaration_t *d, problem_erro
         if (r->type != XML_ELEMENT_NODE)
             continue;
         code[i] = xml_attr(a, r, "code");
+        name[i] = xml_child_text(a, r, "name");
+        source[i] = xml_attr(a, r, "source");
+        share[i] = xml_attr(a, r, "share");
+        freq[i] = xml_attr(a, r, "frequency");
+        if (code[i] == NULL || name[i] == NULL || source[i] == NULL || share[i] == NULL ||
+            freq[i] == NULL) {
+            fail(err, r, "a data resource needs a code, name, source, share and frequency");
+            return -1;
+        }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(code[j], code[i]) == 0) {
                 fail(err, r, "a data resource code appears twice");
                 return -1;
             }
         }
-        name[i] = xml_child_text(a, r, "name");
-        source[i] = xml_attr(a, r, "source");
-        share[i] = xml_attr(a, r, "share");
-        freq[i] = xml_attr(a, r, "frequency");
         agg[i] = flag(a, r, "aggregated");
         i++;
     }

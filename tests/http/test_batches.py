@@ -971,3 +971,21 @@ def test_no_code_left_for_the_year(env, users, tmp_path):
     B.nothing_stored(env, batch_id, tag)
     assert h.psql(env, "SELECT last_serial FROM project_serials "
                        f"WHERE region = '{REGION}' AND year = {year}").strip() == '99998'
+
+
+def test_records_after_a_foreign_element_are_not_trusted(env, users, tmp_path):
+    """An element of the batch that is not a <project>: libxml2 checks no
+    later record against the schema, so none is used (one missing its
+    construction, one with three decimals): 422 naming the foreign element,
+    the worker unharmed, nothing stored."""
+    tag = B.new_tag()
+    batch_id, body = hand_batch(tag, 2040, [('a', False), ('b', False)])
+    first_end = body.index('</project>\n') + len('</project>\n')
+    body = (body[:first_end] + '<foo/>\n'
+            + f'<project ref="c-{tag}"><title>t</title><unit>{UNIT[REGION]}</unit></project>\n'
+            + body[first_end:].replace('<budget>1000.00</budget>', '<budget>1000.001</budget>'))
+    admin = users['ca_shuyang']
+    total, errs = B.errors(L.problem(B.post(admin, body), 422))
+    assert total >= 1 and errs[0]['record'] == 2, errs
+    healthy(admin)
+    B.nothing_stored(env, batch_id, tag)

@@ -144,6 +144,28 @@ static void test_missing_child_charged_to_its_record(void **state)
     batch_parser_free(p);
 }
 
+/* After an element of the root that is not a <project>, libxml2 checks no
+ * later record: none of them may reach the handler, valid-looking or not. */
+static void test_nothing_delivered_after_a_foreign_record(void **state)
+{
+    (void)state;
+    static const char doc[] = HEAD REC("1.00") "<foo/>\n" REC(
+        "3.00") "<project><title>t</title></project>\n"
+                "<project><budget>3.001</budget></project>\n</batch>\n";
+    for (size_t chunk = 1; chunk <= 4096; chunk *= 8) {
+        seen_t s = {0};
+        batch_parser_t *p;
+        assert_int_equal(run(doc, chunk, &s, 100, &p), BATCH_PARSE_INVALID);
+        assert_int_equal(s.n, 1);
+        assert_int_equal(s.records[0], 1);
+        size_t kept, total;
+        const problem_error_t *e = batch_parser_errors(p, &kept, &total);
+        assert_true(total >= 1);
+        assert_int_equal(e[0].record, 2);
+        batch_parser_free(p);
+    }
+}
+
 static void test_bad_head_is_never_delivered(void **state)
 {
     (void)state;
@@ -250,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_records_in_order),
         cmocka_unit_test(test_schema_error_names_record_and_line),
         cmocka_unit_test(test_missing_child_charged_to_its_record),
+        cmocka_unit_test(test_nothing_delivered_after_a_foreign_record),
         cmocka_unit_test(test_bad_head_is_never_delivered),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_too_many_records),
