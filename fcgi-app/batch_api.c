@@ -399,23 +399,31 @@ static int stage_end(batch_ctx_t *c)
     return 0;
 }
 
-/* The set-based checks of batch_apply() over the staged records, which
- * also writes them when they pass: its failures (no rows when none), or
- * NULL answered. */
-static PGresult *check_staged(batch_ctx_t *c, const char *sha, long long bytes)
+/* The set-based checks over the staged records: their failures (no rows
+ * when none), or NULL answered. With write, batch_apply(), which also
+ * writes the batch when they pass; else batch_check(), which writes
+ * nothing. */
+static PGresult *check_staged(batch_ctx_t *c, const char *sha, long long bytes, int write)
 {
     request_t *req = c->req;
     if (stage_end(c) < 0)
         return NULL;
+    const char *max_errors = arena_printf(req->arena, "%d", req->conf->batch_max_errors);
+    const char *submit = c->head.submit ? "true" : "false";
+    if (!write) {
+        const char *args[] = {c->head.region, c->head.kind, submit, max_errors};
+        return exec(c, "batch_check", "SELECT * FROM batch_check($1, $2, $3::boolean, $4::integer)",
+                    4, args);
+    }
     const char *args[] = {c->head.region,
                           c->head.id,
                           c->head.kind,
-                          c->head.submit ? "true" : "false",
+                          submit,
                           sha,
                           arena_printf(req->arena, "%lld", bytes),
                           req->remote_addr,
                           req->request_id,
-                          arena_printf(req->arena, "%d", req->conf->batch_max_errors)};
+                          max_errors};
     return exec(c, "batch_apply",
                 "SELECT * FROM batch_apply($1, $2, $3, $4::boolean, $5, $6::bigint, $7, $8,"
                 " $9::integer)",
@@ -426,7 +434,7 @@ static PGresult *check_staged(batch_ctx_t *c, const char *sha, long long bytes)
  * when they pass, the commit. 0 when stored. */
 static int apply(batch_ctx_t *c, const char *sha, long long bytes)
 {
-    PGresult *f = check_staged(c, sha, bytes);
+    PGresult *f = check_staged(c, sha, bytes, 1);
     if (f == NULL)
         return -1;
     if (PQntuples(f) > 0) {
@@ -470,8 +478,8 @@ static void answer_parse(batch_ctx_t *c, batch_parse_status_t ps, PGresult *fail
             NULL);
     } else {
         /* The records the schema refused, and in record order among them
-         * those the rules refuse (failures: batch_apply() over the records
-         * staged meanwhile, whose writes are rolled back with the rest). */
+         * those the rules refuse (failures: batch_check() over the records
+         * staged meanwhile). */
         int nf = failures != NULL ? PQntuples(failures) : 0;
         size_t max = (size_t)c->req->conf->batch_max_errors;
         problem_error_t *out = arena_calloc(a, (kept + (size_t)nf) * sizeof *out + 1);
@@ -599,7 +607,7 @@ int handle_batch_submit(request_t *req, response_t *res)
     if (ps != BATCH_PARSE_OK) {
         PGresult *failures = NULL;
         if (ps == BATCH_PARSE_INVALID && c.copying &&
-            (failures = check_staged(&c, sha, bytes)) == NULL)
+            (failures = check_staged(&c, sha, bytes, 0)) == NULL)
             goto done;
         answer_parse(&c, ps, failures);
         goto done;
