@@ -102,9 +102,14 @@ static int depth_ok(xmlNodePtr n, int depth)
 /* A document written with no namespace at all (<login>…</login>, as the
  * interface's examples are often copied) is read as the API's: every element
  * without one is put in urn:itpm:1, then validated like any other. Elements
- * that name another namespace keep it, and the schema refuses them. */
+ * that name another namespace keep it, and the schema refuses them; a root
+ * that declares a default namespace of its own (xmlns="") is left as it is,
+ * and refused. -1 only when out of memory. */
 static int adopt_namespace(xmlNodePtr top)
 {
+    for (xmlNsPtr d = top->nsDef; d != NULL; d = d->next)
+        if (d->prefix == NULL)
+            return 0;
     xmlNsPtr ns = xmlNewNs(top, (const xmlChar *)ITPM_NS, NULL);
     if (ns == NULL)
         return -1;

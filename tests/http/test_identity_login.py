@@ -100,6 +100,7 @@ def test_login_document_without_namespace(env, session, problem):
     doc = h.session_doc(r)
     assert (doc['user'], doc['roles']) == ('cdo_agri', USERS['cdo_agri']['roles']), h.describe(r)
     for wrong in (body.replace(b'<login>', b'<login xmlns="urn:other">'),
+                  body.replace(b'<login>', b'<login xmlns="">'),
                   body.replace(b'<login>', b'<logon>').replace(b'</login>', b'</logon>'),
                   b'<login><username>cdo_agri</username><pass>x</pass></login>'):
         with h.Client(env) as c:
