@@ -149,9 +149,11 @@ const char *request_disposition_filename(const request_t *r)
     const char *plain = NULL;
     for (const char *p = h != NULL ? strchr(h, ';') : NULL; p != NULL; p = strchr(p, ';')) {
         const char *key = skip_ws(p + 1);
-        const char *eq = strchr(key, '=');
-        if (eq == NULL)
-            break;
+        const char *eq = key + strcspn(key, "=;");
+        if (*eq != '=') {
+            p = eq;
+            continue;
+        }
         size_t klen = (size_t)(eq - key);
         while (klen > 0 && (key[klen - 1] == ' ' || key[klen - 1] == '\t'))
             klen--;

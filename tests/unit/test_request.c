@@ -197,6 +197,9 @@ static void test_disposition_filename(void **state)
     assert_null(disposition(a, "attachment; filename=\"open.pdf"));
     assert_null(disposition(a, "attachment"));
     assert_null(disposition(a, "inline; name=x"));
+    /* A parameter without a value does not swallow the next one. */
+    assert_string_equal(disposition(a, "attachment; foo; filename=a.pdf"), "a.pdf");
+    assert_null(disposition(a, "attachment; filename"));
 }
 
 /* ---- request_init ---- */
