@@ -628,7 +628,8 @@ static void test_claims_times(void **state)
     expect_vector("iat_string", "iat not a date");
 }
 
-/* A NumericDate with a fraction (RFC 7519) is read, exp rounded down. */
+/* A NumericDate with a fraction (RFC 7519) is read, exp rounded down and
+ * nbf up. */
 static void test_claims_real_exp(void **state)
 {
     (void)state;
@@ -642,6 +643,15 @@ static void test_claims_real_exp(void **state)
     p.skew = 0;
     p.now = EXP_2100;
     assert_int_equal(jwt_verify(keys, &p, t, len, &c, why, sizeof why), -1);
+    free(t);
+    /* nbf rounded up: not valid at its whole second, valid one later. */
+    t = token_read("nbf_real", &len);
+    p = policy_default();
+    p.skew = 0;
+    p.now = NBF_VALID;
+    assert_int_equal(jwt_verify(keys, &p, t, len, &c, why, sizeof why), -1);
+    p.now = NBF_VALID + 1;
+    assert_int_equal(jwt_verify(keys, &p, t, len, &c, why, sizeof why), 0);
     free(t);
 }
 
