@@ -424,10 +424,28 @@ static PGresult *check_staged(batch_ctx_t *c, const char *sha, long long bytes, 
                           req->remote_addr,
                           req->request_id,
                           max_errors};
-    return exec(c, "batch_apply",
-                "SELECT * FROM batch_apply($1, $2, $3, $4::boolean, $5, $6::bigint, $7, $8,"
-                " $9::integer)",
-                9, args);
+    db_status_t status;
+    PGresult *r = db_exec(c->db, req->arena, "batch_apply",
+                          "SELECT * FROM batch_apply($1, $2, $3, $4::boolean, $5, $6::bigint, $7,"
+                          " $8, $9::integer)",
+                          9, args, &status);
+    if (r != NULL)
+        return r;
+    /* batch_check() names the records whose ref a project in the caller's
+     * sight has taken; one outside it (classified, say) is only met by the
+     * unique index as the projects are written. */
+    if (status == DB_CONFLICT && strcmp(db_last_constraint(c->db), "projects_source_ref") == 0) {
+        problem_simple(req->arena, c->res, 409,
+                       arena_printf(req->arena,
+                                    "a ref of the batch is already taken in region %s by a "
+                                    "project outside what you may see",
+                                    c->head.region),
+                       "batch_conflict");
+        c->answered = 1;
+        return NULL;
+    }
+    answer_db(c, status);
+    return NULL;
 }
 
 /* The body is complete and every record staged: the set-based checks and,

@@ -26,6 +26,7 @@ struct db {
      * write, and the daemon restarts to apply a migration. */
     char *cities;
     char sqlstate[6];
+    char constraint[64];
     db_refusal_t refusal;
 };
 
@@ -62,6 +63,11 @@ void db_destroy(db_t *db)
 const char *db_last_sqlstate(const db_t *db)
 {
     return db->sqlstate;
+}
+
+const char *db_last_constraint(const db_t *db)
+{
+    return db->constraint;
 }
 
 static int db_connect(db_t *db)
@@ -119,6 +125,8 @@ static db_status_t db_failure(db_t *db, const db_stmt_t *stmt, PGresult *res)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state ? state : "");
+    const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    snprintf(db->constraint, sizeof db->constraint, "%s", constraint ? constraint : "");
     char msg[256];
     snprintf(msg, sizeof msg, "%s",
              res ? PQresultErrorMessage(res) : (db->conn ? PQerrorMessage(db->conn) : ""));

@@ -73,6 +73,8 @@ typedef struct {
 const db_refusal_t *db_refusal(const db_t *db);
 /* SQLSTATE of the last failed statement ("" when none). */
 const char *db_last_sqlstate(const db_t *db);
+/* The constraint the last failed statement broke ("" when none). */
+const char *db_last_constraint(const db_t *db);
 
 /* Long exchanges outside the prepared-statement path (a bulk COPY). The
  * caller owns the connection until db_release(): db_conn() opens it if

@@ -989,3 +989,20 @@ def test_records_after_a_foreign_element_are_not_trusted(env, users, tmp_path):
     assert total >= 1 and errs[0]['record'] == 2, errs
     healthy(admin)
     B.nothing_stored(env, batch_id, tag)
+
+
+def test_ref_taken_by_a_project_outside_the_callers_sight(env, users, tmp_path):
+    """A classified project stored with ref R by a cleared reviewer: a county
+    admin without the clearance cannot see it, and a batch of theirs reusing
+    R is refused with 409 batch_conflict all the same (the unique index
+    finds what the policy hides), without naming the hidden project; nothing
+    of that batch is stored."""
+    tag = B.new_tag()
+    batch_id, body = hand_batch(tag, 2040, [('a', True)])
+    B.result(B.post(users['rev_city'], body), 201)
+    again = body.replace(f'id="{batch_id}"', f'id="{batch_id}x"').replace(
+        'classified="true"', 'classified="false"')
+    root = L.problem(B.post(users['ca_shuyang'], again), 409, 'batch_conflict')
+    assert 'outside what you may see' in L.problem_detail(root), L.problem_detail(root)
+    assert B.rows_tagged(env, tag) == 1 and B.batch_rows(env, batch_id + 'x') == 0
+    L.problem(users['rev_city'].get(f'{B.BATCHES}/{batch_id}x', params={'region': REGION}), 404)
