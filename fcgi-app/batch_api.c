@@ -349,10 +349,9 @@ done:
     return 0;
 }
 
-/* The failures batch_apply() returned, as the problem document. */
-static void answer_failures(batch_ctx_t *c, PGresult *r)
+/* The rows of batch_check()'s answer (record order) as errors. */
+static problem_error_t *failures_of(arena_t *a, PGresult *r)
 {
-    arena_t *a = c->req->arena;
     int n = PQntuples(r);
     problem_error_t *errs = arena_calloc(a, (size_t)n * sizeof *errs + 1);
     for (int i = 0; i < n; i++) {
@@ -361,6 +360,15 @@ static void answer_failures(batch_ctx_t *c, PGresult *r)
         errs[i].column = PQgetisnull(r, i, 4) ? 0 : atoi(PQgetvalue(r, i, 4));
         errs[i].message = arena_strdup(a, PQgetvalue(r, i, 5));
     }
+    return errs;
+}
+
+/* The failures batch_apply() returned, as the problem document. */
+static void answer_failures(batch_ctx_t *c, PGresult *r)
+{
+    arena_t *a = c->req->arena;
+    int n = PQntuples(r);
+    problem_error_t *errs = failures_of(a, r);
     int status = atoi(PQgetvalue(r, 0, 7));
     problem_t p = {.status = status,
                    .detail = status == 422 ? "records of the batch are invalid"
@@ -498,25 +506,18 @@ static void answer_parse(batch_ctx_t *c, batch_parse_status_t ps, PGresult *fail
         /* The records the schema refused, and in record order among them
          * those the rules refuse (failures: batch_check() over the records
          * staged meanwhile). */
-        int nf = failures != NULL ? PQntuples(failures) : 0;
+        size_t nf = failures != NULL ? (size_t)PQntuples(failures) : 0;
+        const problem_error_t *f = nf > 0 ? failures_of(a, failures) : NULL;
         size_t max = (size_t)c->req->conf->batch_max_errors;
-        problem_error_t *out = arena_calloc(a, (kept + (size_t)nf) * sizeof *out + 1);
-        size_t n = 0, i = 0;
-        int j = 0;
-        while (n < max && (i < kept || j < nf)) {
-            long frec =
-                j < nf && !PQgetisnull(failures, j, 2) ? atol(PQgetvalue(failures, j, 2)) : 0;
-            if (i < kept && (j >= nf || errs[i].record <= frec)) {
+        problem_error_t *out = arena_calloc(a, (kept + nf) * sizeof *out + 1);
+        size_t n = 0, i = 0, j = 0;
+        for (; n < max && (i < kept || j < nf); n++) {
+            if (i < kept && (j >= nf || errs[i].record <= f[j].record)) {
                 out[n] = errs[i++];
                 out[n].message = arena_strdup(a, out[n].message);
             } else {
-                out[n].record = frec;
-                out[n].line = PQgetisnull(failures, j, 3) ? 0 : atoi(PQgetvalue(failures, j, 3));
-                out[n].column = PQgetisnull(failures, j, 4) ? 0 : atoi(PQgetvalue(failures, j, 4));
-                out[n].message = arena_strdup(a, PQgetvalue(failures, j, 5));
-                j++;
+                out[n] = f[j++];
             }
-            n++;
         }
         size_t ftotal = nf > 0 ? (size_t)atoll(PQgetvalue(failures, 0, 6)) : 0;
         problem_t p = {.status = 422,

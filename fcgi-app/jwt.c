@@ -672,8 +672,8 @@ static int claim_string(const json_t *claims, const char *name, int required, si
 /* NumericDate (RFC 7519: seconds, possibly with a fraction, as many
  * libraries write time() + n). A fraction is rounded to the safe side:
  * up for nbf (valid no earlier), down for exp and iat. */
-static int claim_time(const json_t *claims, const char *name, int required, long long *dst,
-                      char *why, size_t whylen)
+static int claim_time(const json_t *claims, const char *name, int required, int round_up,
+                      long long *dst, char *why, size_t whylen)
 {
     const json_t *v = json_object_get(claims, name);
     *dst = 0;
@@ -692,7 +692,7 @@ static int claim_time(const json_t *claims, const char *name, int required, long
         reason_set(why, whylen, "claim %s not a date", name);
         return -1;
     }
-    *dst = (long long)(strcmp(name, "nbf") == 0 ? ceil(d) : floor(d));
+    *dst = (long long)(round_up ? ceil(d) : floor(d));
     return 0;
 }
 
@@ -723,9 +723,9 @@ static int claims_read(const json_t *c, const jwt_policy_t *p, jwt_claims_t *out
         reason_set(why, whylen, "claim aud missing or not ours");
         return -1;
     }
-    if (claim_time(c, "exp", 1, &out->exp, why, whylen) < 0 ||
-        claim_time(c, "nbf", 0, &out->nbf, why, whylen) < 0 ||
-        claim_time(c, "iat", 0, &out->iat, why, whylen) < 0)
+    if (claim_time(c, "exp", 1, 0, &out->exp, why, whylen) < 0 ||
+        claim_time(c, "nbf", 0, 1, &out->nbf, why, whylen) < 0 ||
+        claim_time(c, "iat", 0, 0, &out->iat, why, whylen) < 0)
         return -1;
     if (!(p->now < out->exp + p->skew)) {
         reason_set(why, whylen, "token expired");
