@@ -267,14 +267,16 @@ static int send_project(request_t *req, response_t *res, const PGresult *rs, int
     return app_send_xml(req, res, doc, status);
 }
 
-/* The version in If-Match ("3", 3 or W/"3"); NULL with 428 or 412 set. */
-static const char *if_match_version(request_t *req, response_t *res)
+/* The version in If-Match ("3", 3 or W/"3") into *version, NULL when there
+ * is none: the database then answers 428, but only once every other check
+ * has passed (a caller who may not act, or not on this project, is told
+ * that instead). -1 with 412 set when the header names no version. */
+static int if_match_version(request_t *req, response_t *res, const char **version)
 {
+    *version = NULL;
     const char *h = request_header(req, "If-Match");
-    if (h == NULL || h[0] == '\0') {
-        problem_simple(req->arena, res, 428, "send If-Match with the project's ETag", NULL);
-        return NULL;
-    }
+    if (h == NULL || h[0] == '\0')
+        return 0;
     if (strncmp(h, "W/", 2) == 0)
         h += 2;
     size_t n = strlen(h);
@@ -285,9 +287,10 @@ static const char *if_match_version(request_t *req, response_t *res)
     if (n == 0 || n > 9 || strspn(h, "0123456789") < n) {
         problem_simple(req->arena, res, 412, "If-Match does not name a version of this project",
                        NULL);
-        return NULL;
+        return -1;
     }
-    return arena_strndup(req->arena, h, n);
+    *version = arena_strndup(req->arena, h, n);
+    return 0;
 }
 
 /* The <project> document of a POST or PUT, read into d; -1 with res set. */
@@ -359,8 +362,8 @@ int handle_project_update(request_t *req, response_t *res)
         problem_simple(req->arena, res, 404, "no such project", NULL);
         return -1;
     }
-    const char *version = if_match_version(req, res);
-    if (version == NULL)
+    const char *version;
+    if (if_match_version(req, res, &version) < 0)
         return -1;
     declaration_t d;
     if (read_declaration(req, res, &d) < 0)
@@ -487,8 +490,8 @@ int handle_project_transition(request_t *req, response_t *res)
     xmlDocPtr doc = xml_in_parse(req->arena, req->body, req->body_len, "transition", res);
     if (doc == NULL)
         return -1;
-    const char *version = if_match_version(req, res);
-    if (version == NULL)
+    const char *version;
+    if (if_match_version(req, res, &version) < 0)
         return -1;
     xmlNodePtr root = xmlDocGetRootElement(doc);
     const char *amount = xml_child_text(req->arena, root, "amount");

@@ -90,13 +90,16 @@ def test_role_that_may_never_act_gets_403(users):
         for uid, have in in_scope.items():
             if have & roles:
                 continue
-            r = L.transition(users[uid], flow.code, action, before[0],
-                             **body_kw(action, 'prereview'))
-            tried.append((uid, action))
-            if r.status_code != 403:
-                wrong.append(f'{uid} {action}: {r.status_code}')
-            else:
-                L.problem(r, 403, False)
+            # With the current version and with none: If-Match is asked
+            # for only of a caller who may act at all.
+            for version in (before[0], None):
+                r = L.transition(users[uid], flow.code, action, version,
+                                 **body_kw(action, 'prereview'))
+                tried.append((uid, action))
+                if r.status_code != 403:
+                    wrong.append(f'{uid} {action} If-Match {version}: {r.status_code}')
+                else:
+                    L.problem(r, 403, False)
     assert len(tried) > 60
     assert state(users, flow.code) == before
     assert not wrong, (f'{len(wrong)} of {len(tried)} refusals of a role that may never '
@@ -128,6 +131,9 @@ def test_out_of_scope_gets_404_for_every_action(users):
             L.problem(r, 404, False)
             r2 = L.transition(u, missing, action, 1, **body_kw(action))
             L.problem(r2, 404, False)
+            # Without If-Match too: not 428, which would tell nothing but
+            # is not what a project out of sight answers.
+            L.problem(L.transition(u, flow.code, action, None, **body_kw(action)), 404, False)
             assert r.doc.findtext(L.P + 'detail') == r2.doc.findtext(L.P + 'detail'), \
                 f'{uid} {action}: a hidden project answers unlike a missing one'
     assert state(users, flow.code) == before
@@ -231,6 +237,10 @@ def test_put_of_a_draft_needs_if_match_and_the_current_version(users):
     L.problem(users['sub_health'].put_xml(L.path(p.code), body, headers={'If-Match': '"1"'}),
               404)
     L.problem(users['cdo_psb'].put_xml(L.path(p.code), body, headers={'If-Match': '"1"'}), 403)
+    # The same without If-Match: 428 is asked only of a caller who may change it.
+    L.problem(users['sub_health'].put_xml(L.path(p.code), body), 404)
+    L.problem(users['cdo_psb'].put_xml(L.path(p.code), body), 403)
+    L.problem(users['sub_psb'].put_xml(L.path(f'321300-{L.open_year()}-99999'), body), 404)
     # The unit and the year are fixed by the code.
     r = sub.put_xml(L.path(p.code), L.declaration(year=L.open_year() - 1),
                     headers={'If-Match': '"1"'})
