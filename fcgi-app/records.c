@@ -10,6 +10,7 @@
 #include "xml_out.h"
 
 #include <ctype.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,57 @@ static void unescape_free(void *p)
     PQfreemem(p);
 }
 
+/* Content-Disposition of a download (RFC 6266): the name as it was given
+ * in filename*, UTF-8 and percent-encoded, whenever it is not plain ASCII,
+ * with an ASCII stand-in in filename for clients that know only that. */
+static const char *disposition(arena_t *a, const char *name)
+{
+    size_t n = strlen(name);
+    int plain = 1;
+    for (size_t i = 0; i < n; i++)
+        plain = plain && (unsigned char)name[i] < 0x80;
+    if (plain)
+        return arena_printf(a, "attachment; filename=\"%s\"", name);
+    static const char hex[] = "0123456789ABCDEF";
+    char *ascii = arena_alloc(a, n + 1);
+    char *enc = arena_alloc(a, 3 * n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        ascii[i] = c < 0x80 ? (char)c : '_';
+        /* attr-char of RFC 8187: the rest is percent-encoded. */
+        if (isalnum(c) || (c != 0 && strchr("!#$&+-.^_`|~", c) != NULL)) {
+            enc[k++] = (char)c;
+        } else {
+            enc[k++] = '%';
+            enc[k++] = hex[c >> 4];
+            enc[k++] = hex[c & 15];
+        }
+    }
+    ascii[n] = '\0';
+    enc[k] = '\0';
+    return arena_printf(a, "attachment; filename=\"%s\"; filename*=UTF-8''%s", ascii, enc);
+}
+
+/* The stored SHA-256 (hex) in base64, as Digest and Repr-Digest carry it;
+ * NULL if it is not 64 hex digits. */
+static const char *sha256_base64(arena_t *a, const char *hex)
+{
+    unsigned char raw[SHA256_BYTES];
+    if (strlen(hex) != 2 * SHA256_BYTES ||
+        strspn(hex, "0123456789abcdefABCDEF") != 2 * SHA256_BYTES)
+        return NULL;
+    for (size_t i = 0; i < SHA256_BYTES; i++) {
+        unsigned int v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return NULL;
+        raw[i] = (unsigned char)v;
+    }
+    char *out = arena_alloc(a, 4 * ((SHA256_BYTES + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, raw, SHA256_BYTES);
+    return out;
+}
+
 int handle_attachment_get(request_t *req, response_t *res)
 {
     const char *code = req->params[0];
@@ -233,10 +285,14 @@ int handle_attachment_get(request_t *req, response_t *res)
         return -1;
     }
     arena_on_reset(req->arena, unescape_free, bytes);
-    response_header(res, "Content-Disposition",
-                    arena_printf(req->arena, "attachment; filename=\"%s\"", PQgetvalue(rs, 0, 1)));
-    response_header(res, "Digest", arena_printf(req->arena, "sha-256=%s", PQgetvalue(rs, 0, 2)));
-    response_header(res, "X-Content-SHA256", arena_strdup(req->arena, PQgetvalue(rs, 0, 2)));
+    response_header(res, "Content-Disposition", disposition(req->arena, PQgetvalue(rs, 0, 1)));
+    const char *hex = PQgetvalue(rs, 0, 2);
+    const char *b64 = sha256_base64(req->arena, hex);
+    if (b64 != NULL) {
+        response_header(res, "Digest", arena_printf(req->arena, "sha-256=%s", b64));
+        response_header(res, "Repr-Digest", arena_printf(req->arena, "sha-256=:%s:", b64));
+    }
+    response_header(res, "X-Content-SHA256", arena_strdup(req->arena, hex));
     response_body(res, 200, arena_strdup(req->arena, PQgetvalue(rs, 0, 0)), (const char *)bytes,
                   len);
     return 0;
@@ -261,6 +317,8 @@ static int send_experts(request_t *req, response_t *res, const char *code, int s
         if (PQgetisnull(rs, i, 0))
             continue;
         xml_out_start(x, "expert");
+        /* id: what PUT …/experts/{id} takes, the expert's user id. */
+        xml_out_attr(x, "id", PQgetvalue(rs, i, 1));
         xml_out_attr(x, "user", PQgetvalue(rs, i, 1));
         xml_out_attr(x, "unit", PQgetvalue(rs, i, 2));
         if (!PQgetisnull(rs, i, 3))

@@ -194,3 +194,21 @@ def test_rules_for_a_region_that_does_not_exist(stack):
             f'jointExpertCount="5" expertMinMean="60" trialDays="90"/></thresholds>')
     L.problem(admin.put_xml('/api/v1/config/thresholds', body), 422)
     assert admin.get('/api/v1/config/windows').content == before
+
+
+@pytest.mark.parametrize('attr,value', [('expertCount', 0), ('expertCount', 51),
+                                        ('jointExpertCount', 0), ('jointExpertCount', 51)])
+def test_expert_counts_outside_what_a_threshold_holds_are_refused_422(stack, attr, value):
+    """An expert count of 0 or over 50 is refused by the schema (422), as
+    the database would refuse it, and nothing is stored."""
+    env, users = stack
+    admin = users['admin1']
+    before = admin.get('/api/v1/config/thresholds').content
+    counts = {'expertCount': 3, 'jointExpertCount': 5}
+    counts[attr] = value
+    body = (f'<thresholds xmlns="{L.NS}"><threshold region="321300" '
+            f'expertAmount="500000.00" expertCount="{counts["expertCount"]}" '
+            f'jointAmount="5000000.00" jointExpertCount="{counts["jointExpertCount"]}" '
+            f'expertMinMean="60" trialDays="90"/></thresholds>')
+    L.problem(admin.put_xml('/api/v1/config/thresholds', body), 422)
+    assert admin.get('/api/v1/config/thresholds').content == before

@@ -6,7 +6,9 @@ the joint sign-off), the middle one, a county's own path, a classified
 project, the side paths (return, withdraw, reject, defer) and existing
 systems."""
 
+import base64
 import hashlib
+import urllib.parse
 
 import pytest
 
@@ -288,6 +290,18 @@ def test_attachments_round_trip(users):
             assert g.status_code == 200, describe(g)
             assert g.content == data
             assert g.headers.get('Content-Type', '').split(';')[0] == ctype
+            # RFC 3230 / RFC 9530: the digest in base64; RFC 6266: a
+            # non-ASCII name in filename*, an ASCII stand-in in filename.
+            b64 = base64.b64encode(hashlib.sha256(data).digest()).decode()
+            assert g.headers.get('Digest') == f'sha-256={b64}', g.headers
+            assert g.headers.get('Repr-Digest') == f'sha-256=:{b64}:', g.headers
+            cd = g.headers.get('Content-Disposition', '')
+            if name.isascii():
+                assert cd == f'attachment; filename="{name}"', cd
+            else:
+                quoted = urllib.parse.quote(name, safe='')
+                ascii = ''.join(chr(b) if b < 0x80 else '_' for b in name.encode())
+                assert cd == f"attachment; filename=\"{ascii}\"; filename*=UTF-8''{quoted}", cd
     # Out of scope: 404, for the list and the file.
     assert users['sub_health'].get(L.path(p.code, '/attachments')).status_code == 404
     r = users['sub_health'].get(L.path(p.code, f'/attachments/{ids["other"]}'))
@@ -440,3 +454,27 @@ def test_list_filters_find_the_project(users):
     # Out of scope: the list of another unit's submitter does not show it.
     r = users['sub_psb'].get('/api/v1/projects', params={'text': '列表过滤测试 卫健委'})
     assert flow.code not in [x.get('code') for x in r.doc.findall(N + 'project')]
+
+
+def test_history_keeps_only_the_amounts_an_action_applied(users):
+    """An amount or a list year sent with an action that applies neither
+    (a pass at registration) changes nothing and is not recorded in the
+    event or the audit record; the approved amount of budget_review's pass
+    and the list year of listing's pass are."""
+    flow = L.flow_to(users, 'registration', budget='100000.00')
+    rev = flow.rev
+    flow.p = L.act(rev, flow.p, 'pass', amount='99999999.00', list_year=2099)
+    assert flow.p.stage == 'prereview'
+    assert flow.p.text('approvedBudget') is None and flow.p.text('listYear') is None
+    last = L.events(rev, flow.code)[-1]
+    assert (last['action'], last['amount'], last['listYear']) == ('pass', None, None), last
+    summary = L.audit(users['auditor1'], flow.code)[-1]['summary']
+    assert 'amount' not in summary and 'list_year' not in summary, summary
+    flow.to('budget_review')
+    flow.step(amount='90000.00')
+    last = L.events(rev, flow.code)[-1]
+    assert (last['from'], last['amount'], last['listYear']) == ('budget_review', '90000.00', None)
+    year = int(flow.p.text('year'))
+    flow.step(list_year=year)
+    last = L.events(rev, flow.code)[-1]
+    assert (last['from'], last['amount'], last['listYear']) == ('listing', None, str(year)), last
