@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -502,6 +503,11 @@ static void answer_parse(batch_ctx_t *c, batch_parse_status_t ps, PGresult *fail
             a, c->res, 413,
             arena_printf(a, "a batch holds at most %d records", c->req->conf->batch_max_records),
             NULL);
+    } else if (ps == BATCH_PARSE_TOO_LARGE) {
+        problem_simple(a, c->res, 413,
+                       arena_printf(a, "record %ld is larger than %ld bytes",
+                                    batch_parser_records(c->parser), BATCH_MAX_RECORD_BYTES),
+                       NULL);
     } else {
         /* The records the schema refused, and in record order among them
          * those the rules refuse (failures: batch_check() over the records
@@ -536,6 +542,10 @@ static void ctx_free(batch_ctx_t *c)
     if (c->rec != NULL)
         arena_destroy(c->rec);
     free(c->copy);
+    /* A batch's trees and staging buffers come from malloc's heap, which
+     * keeps what was freed: handed back, so a worker does not go on holding
+     * the peak of its largest batch. */
+    malloc_trim(0);
 }
 
 int handle_batch_submit(request_t *req, response_t *res)

@@ -36,6 +36,7 @@ struct batch_parser {
      * been checked against the schema and none is delivered. */
     int unchecked;
     int line, column;   /* the current record's start tag */
+    long record_start;  /* the byte the current record starts at */
     int mline, mcolumn; /* where the document turned out malformed */
     batch_parse_status_t status;
     char malformed[BATCH_MSG_MAX];
@@ -94,6 +95,10 @@ static void on_xml_error(void *data, xmlErrorPtr e)
     if (e == NULL || e->level == XML_ERR_WARNING)
         return;
     if (e->domain == XML_FROM_SCHEMASV) {
+        /* Once the outcome is decided (another root, say) the validator
+         * only restates it. */
+        if (p->status != BATCH_PARSE_OK)
+            return;
         /* The validator runs on the parser's events, so where the parser
          * stands is where the error is (libxml2 2.9 cannot tell the plugged
          * validator its parser). */
@@ -199,6 +204,16 @@ static void deliver(batch_parser_t *p, xmlParserCtxtPtr ctxt)
     free_children(root);
 }
 
+/* Whether the current record is still within BATCH_MAX_RECORD_BYTES; stops
+ * the reading when it is not. */
+static int record_fits(batch_parser_t *p, xmlParserCtxtPtr ctxt)
+{
+    if (xmlByteConsumed(ctxt) - p->record_start <= BATCH_MAX_RECORD_BYTES)
+        return 1;
+    stop(p, BATCH_PARSE_TOO_LARGE);
+    return 0;
+}
+
 static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
                      int nb_ns, const xmlChar **ns, int nattr, int ndefaulted,
                      const xmlChar **attrs)
@@ -212,9 +227,13 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         return;
     }
     if (p->depth == 1) {
+        /* Well-formed but not a batch: invalid against the schema, as on
+         * every other resource. */
         if (uri == NULL || strcmp((const char *)uri, ITPM_NS) != 0 ||
             strcmp((const char *)localname, "batch") != 0) {
-            set_malformed(p, line, col, "the document must be a <batch> in namespace " ITPM_NS);
+            batch_parse_error(p, 0, line, col,
+                              "the document must be a <batch> in namespace " ITPM_NS);
+            stop(p, BATCH_PARSE_INVALID);
             return;
         }
         p->head_ok = head_read(&p->head, nattr, attrs);
@@ -234,6 +253,9 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
             p->unchecked = 1;
         p->line = line;
         p->column = col;
+        p->record_start = xmlByteConsumed(ctxt);
+    } else if (!record_fits(p, ctxt)) {
+        return;
     }
     xmlSAX2StartElementNs(ctx, localname, prefix, uri, nb_ns, ns, nattr, ndefaulted, attrs);
 }
@@ -243,7 +265,7 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, c
     xmlParserCtxtPtr ctxt = ctx;
     batch_parser_t *p = ctxt->_private;
     xmlSAX2EndElementNs(ctx, localname, prefix, uri);
-    if (p->depth == 2)
+    if (p->depth == 2 && record_fits(p, ctxt))
         p->pending = 1;
     else if (p->depth == 1)
         deliver(p, ctxt);

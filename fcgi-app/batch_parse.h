@@ -34,10 +34,17 @@ typedef struct {
 typedef enum {
     BATCH_PARSE_OK = 0,
     BATCH_PARSE_STOPPED,   /* a handler said stop */
-    BATCH_PARSE_MALFORMED, /* not well-formed, a DOCTYPE, too deep, wrong root: 400 */
+    BATCH_PARSE_MALFORMED, /* not well-formed, a DOCTYPE, too deep: 400 */
     BATCH_PARSE_TOO_MANY,  /* more records than allowed: 413 */
-    BATCH_PARSE_INVALID,   /* schema or record errors: 422 */
+    BATCH_PARSE_TOO_LARGE, /* one record over BATCH_MAX_RECORD_BYTES: 413 */
+    BATCH_PARSE_INVALID,   /* another root, schema or record errors: 422 */
 } batch_parse_status_t;
+
+/* A record is built as a tree before it is checked and stored, and a tree
+ * takes about fourteen times its text: without a bound one record could take
+ * a worker's memory however well the batch streams. The largest record the
+ * schema accepts (a thousand data resources) is a few hundred kilobytes. */
+#define BATCH_MAX_RECORD_BYTES (2L * 1024 * 1024)
 
 typedef struct batch_parser batch_parser_t;
 

@@ -651,15 +651,16 @@ def hostile_documents(tmp_path, port):
     b, t = small_batch_text(tmp_path)
     out.append(('truncated', b, t[:len(t) * 2 // 3], (400,)))
     b, t = small_batch_text(tmp_path)
+    # Well-formed but not a batch: schema-invalid, as on every resource.
     out.append(('wrong-root', b, t.replace('<batch ', '<bunch ').replace('</batch>',
-                                                                          '</bunch>'), (400,)))
+                                                                          '</bunch>'), (422,)))
     b, t = small_batch_text(tmp_path)
     out.append(('wrong-namespace', b, t.replace('urn:itpm:1', 'urn:itpm:2'), (400, 422)))
     b, t = small_batch_text(tmp_path)
     start = t.index('<project')
     out.append(('declaration-as-root', b, t[:t.index('<batch')] +
                 t[start:t.index('</project>') + len('</project>')].replace(
-                    '<project ref="r1">', '<project xmlns="urn:itpm:1">'), (400,)))
+                    '<project ref="r1">', '<project xmlns="urn:itpm:1">'), (422,)))
     b, t = small_batch_text(tmp_path)
     out.append(('no-records', b, t[:t.index('<project')] + '</batch>\n', (400, 422)))
     b, t = small_batch_text(tmp_path)
@@ -1006,3 +1007,36 @@ def test_ref_taken_by_a_project_outside_the_callers_sight(env, users, tmp_path):
     assert 'outside what you may see' in L.problem_detail(root), L.problem_detail(root)
     assert B.rows_tagged(env, tag) == 1 and B.batch_rows(env, batch_id + 'x') == 0
     L.problem(users['rev_city'].get(f'{B.BATCHES}/{batch_id}x', params={'region': REGION}), 404)
+
+
+def rss_kib(pid):
+    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1])
+    return 0
+
+
+def test_one_record_larger_than_its_bound_is_413_and_the_memory_goes_back(env, users,
+                                                                          tmp_path):
+    """A record of several megabytes (thousands of data resources) is not
+    built whole: 413 naming the record once it passes 2 MiB, nothing stored,
+    and no worker holds on to the memory afterwards."""
+    tag = B.new_tag()
+    batch_id, body = hand_batch(tag, 2040, [('a', False), ('b', False)])
+    resources = ''.join(
+        f'<resource code="BIG-{i:06d}" source="sensor" share="open" frequency="daily" '
+        f'aggregated="false"><name>数据资源 {i}</name></resource>' for i in range(40000))
+    second = body.index(f'<project ref="b-{tag}">')
+    end = body.index('</project>', second)
+    body = (body[:end] + f'<dataResources>{resources}</dataResources>' + body[end:])
+    assert len(body.encode()) > 4 * 1024 * 1024
+    admin = users['ca_shuyang']
+    before = {pid: rss_kib(pid) for pid in h.workers(env)}
+    r = B.post(admin, body)
+    root = L.problem(r, 413)
+    assert 'record 2' in root.findtext(L.P + 'detail'), describe(r)
+    B.nothing_stored(env, batch_id, tag)
+    healthy(admin)
+    after = {pid: rss_kib(pid) for pid in h.workers(env)}
+    grown = {pid: after[pid] - before[pid] for pid in after if pid in before}
+    assert max(grown.values(), default=0) < 32 * 1024, f'worker RSS grew (KiB): {grown}'
