@@ -14,6 +14,7 @@
 
 #define AUDIT_PAGE_DEFAULT 100
 #define AUDIT_PAGE_MAX 1000
+#define AUDIT_OFFSET_MAX 1000000
 
 static const db_stmt_t stmt_audit_list = {
     "audit_list",
@@ -24,14 +25,14 @@ static const db_stmt_t stmt_audit_list = {
     " AND ($2::timestamptz IS NULL OR at < $2::timestamptz)"
     " AND ($3::text IS NULL OR actor = $3) AND ($4::text IS NULL OR object = $4)"
     " AND id > coalesce($5::bigint, 0)"
-    " ORDER BY id LIMIT $6::int",
-    6, 1};
+    " ORDER BY id LIMIT $6::int OFFSET $7::int",
+    7, 1};
 
 static const db_stmt_t stmt_audit_verify = {
     "audit_verify", "SELECT records, first_broken, reason FROM audit_verify()", 0, 1};
 
-/* A positive integer query parameter within [1, max]; def when absent. */
-static int int_param(request_t *req, const char *name, long long def, long long max,
+/* An integer query parameter within [min, max]; def when absent. */
+static int int_param(request_t *req, const char *name, long long def, long long min, long long max,
                      long long *out)
 {
     const char *v = request_query(req, name);
@@ -41,7 +42,7 @@ static int int_param(request_t *req, const char *name, long long def, long long 
     }
     char *end;
     long long n = strtoll(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || n < 1 || n > max)
+    if (*v == '\0' || *end != '\0' || n < min || n > max)
         return -1;
     *out = n;
     return 0;
@@ -49,16 +50,23 @@ static int int_param(request_t *req, const char *name, long long def, long long 
 
 int handle_audit_list(request_t *req, response_t *res)
 {
-    long long limit, after;
-    if (int_param(req, "limit", AUDIT_PAGE_DEFAULT, AUDIT_PAGE_MAX, &limit) < 0 ||
-        int_param(req, "after", 0, 1LL << 62, &after) < 0) {
-        problem_simple(req->arena, res, 400, "limit must be 1..1000 and after a record id", NULL);
+    /* Paged by the last id seen (after, as next gives it) or, as lists
+     * usually are, by offset. */
+    long long limit, after, offset;
+    if (int_param(req, "limit", AUDIT_PAGE_DEFAULT, 1, AUDIT_PAGE_MAX, &limit) < 0 ||
+        int_param(req, "after", 0, 1, 1LL << 62, &after) < 0 ||
+        int_param(req, "offset", 0, 0, AUDIT_OFFSET_MAX, &offset) < 0) {
+        problem_simple(req->arena, res, 400,
+                       "limit must be 1..1000, after a record id and offset 0..1000000", NULL);
         return -1;
     }
-    const char *values[] = {request_query(req, "from"), request_query(req, "to"),
-                            request_query(req, "actor"), request_query(req, "object"),
+    const char *values[] = {request_query(req, "from"),
+                            request_query(req, "to"),
+                            request_query(req, "actor"),
+                            request_query(req, "object"),
                             arena_printf(req->arena, "%lld", after),
-                            arena_printf(req->arena, "%lld", limit)};
+                            arena_printf(req->arena, "%lld", limit),
+                            arena_printf(req->arena, "%lld", offset)};
     db_status_t status;
     PGresult *rs = db_query(req->app->db, req->arena, &stmt_audit_list, values, &status);
     if (rs == NULL || db_flush(req->app->db, req->arena, &status) < 0) {

@@ -59,6 +59,9 @@ def test_audit_trail_filters_and_pages(env, session, auditor, problem):
     assert [x['id'] for x in page1] == [x['id'] for x in mine[:2]] and nxt == str(mine[1]['id'])
     page2, _ = h.audit_records(auditor, object='user:expert3', after=nxt, limit=2)
     assert page2 and page2[0]['id'] == mine[2]['id']
+    # Or by offset, as lists usually page.
+    page2, _ = h.audit_records(auditor, object='user:expert3', limit=2, offset=2, **first)
+    assert [x['id'] for x in page2] == [x['id'] for x in mine[2:4]]
 
     # Time window.
     soon = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime('%Y-%m-%dT%H:%M:%SZ')
@@ -68,6 +71,7 @@ def test_audit_trail_filters_and_pages(env, session, auditor, problem):
     assert {x['id'] for x in mine} <= {x['id'] for x in before}
 
     for bad in ({'limit': '0'}, {'limit': '1001'}, {'limit': 'abc'}, {'after': '-1'},
+                {'offset': '-1'}, {'offset': 'abc'}, {'offset': '1000001'},
                 {'from': 'not-a-date'}, {'to': '2026-13-45'}):
         problem(auditor.get('/api/v1/audit', params=bad), 400)
 
