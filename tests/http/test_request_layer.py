@@ -139,16 +139,21 @@ def _raw(env, head):
     lines = headers.decode('latin-1').split('\r\n')
     ctype = next((l.split(':', 1)[1].strip() for l in lines[1:]
                   if l.lower().startswith('content-type:')), '')
-    return int(lines[0].split()[1]), ctype, body
+    return int(lines[0].split()[1]), ctype, body, lines[1:]
 
 
 @pytest.mark.parametrize('head,status', [
     (b'TRACE /api/v1/regions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', 405),
+    (b'CONNECT /api/v1/regions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', 405),
     (b'POST /api/v1/session HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n'
      b'Content-Type: application/xml\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', 501),
 ])
 def test_nginx_own_refusals_are_problem_documents(env, head, status):
     """Methods and transfer codings nginx itself refuses: a problem document too."""
-    got, ctype, body = _raw(env, head)
+    got, ctype, body, headers = _raw(env, head)
     assert (got, ctype.split(';')[0]) == (status, 'application/problem+xml'), (got, ctype, body)
     assert f'<status>{status}</status>'.encode() in body, body
+    if status == 405:
+        # RFC 9110: a 405 says what is allowed.
+        allow = [l.split(':', 1)[1].strip() for l in headers if l.lower().startswith('allow:')]
+        assert len(allow) == 1 and 'GET' in allow[0] and 'TRACE' not in allow[0], headers
