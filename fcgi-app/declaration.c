@@ -42,6 +42,37 @@ static const char *flag(arena_t *a, xmlNodePtr flags, const char *name)
     return v != NULL && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) ? "true" : "false";
 }
 
+/* The length of the white space character at s, 0 if there is none. */
+static size_t space_at(const unsigned char *s)
+{
+    if (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+        return 1;
+    if (s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0)) /* U+0085, U+00A0 */
+        return 2;
+    if (s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) /* U+1680 */
+        return 3;
+    if (s[0] == 0xe2 && s[1] == 0x80 &&
+        (s[2] <= 0x8a || s[2] == 0xa8 || s[2] == 0xa9 ||
+         s[2] == 0xaf)) /* U+2000-200A, 2028, 2029, 202F */
+        return 3;
+    if (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) /* U+205F */
+        return 3;
+    if (s[0] == 0xe3 && s[1] == 0x80 && s[2] == 0x80) /* U+3000 */
+        return 3;
+    return 0;
+}
+
+int text_blank(const char *s)
+{
+    if (s == NULL)
+        return 1;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t n; *p != '\0'; p += n)
+        if ((n = space_at(p)) == 0)
+            return 0;
+    return 1;
+}
+
 static void fail(problem_error_t *err, xmlNodePtr node, const char *message)
 {
     err->line = node ? (int)xmlGetLineNo(node) : 0;
@@ -84,9 +115,9 @@ int declaration_read(arena_t *a, xmlNodePtr node, declaration_t *d, problem_erro
         fail(err, cons ? cons : node, "a construction mode is required");
         return -1;
     }
-    if (strcmp(d->mode, "self-built") == 0 &&
-        (d->exemption == NULL || d->exemption[strspn(d->exemption, " \t\r\n")] == '\0')) {
+    if (strcmp(d->mode, "self-built") == 0 && text_blank(d->exemption)) {
         fail(err, cons, "self-built construction needs an exemption reason (reason attribute)");
+        d->rule = "exemption_reason_missing";
         return -1;
     }
     xmlNodePtr sched = xml_child(node, "schedule");

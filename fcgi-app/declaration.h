@@ -19,12 +19,17 @@ typedef struct {
     const char *contact_name, *contact_phone, *contact_email, *summary;
     /* data resources as PostgreSQL array literals */
     const char *res_code, *res_name, *res_source, *res_share, *res_frequency, *res_aggregated;
+    /* After a refusal: the rule of SPEC section 4 it broke, or NULL. */
+    const char *rule;
 } declaration_t;
 
 /* Reads node (a <project> that passed the schema). Rules the schema cannot
  * say (self-built needs a reason, the schedule's order, duplicate resource
  * codes) are refused with one error each in err; returns 0 or -1. */
 int declaration_read(arena_t *a, xmlNodePtr node, declaration_t *d, problem_error_t *err);
+/* Whether s (UTF-8) is NULL or white space only, Unicode's included (the
+ * ideographic space U+3000, no-break spaces): the database's itpm_blank(). */
+int text_blank(const char *s);
 /* A PostgreSQL text[] literal of n strings. */
 char *pg_text_array(arena_t *a, const char *const *items, size_t n);
 /* The same for a mutable list (NULL with n = 0 gives "{}"). */

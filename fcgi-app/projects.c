@@ -303,8 +303,11 @@ static int read_declaration(request_t *req, response_t *res, declaration_t *d)
         return -1;
     problem_error_t *err = arena_calloc(req->arena, sizeof *err);
     if (declaration_read(req->arena, xmlDocGetRootElement(doc), d, err) < 0) {
-        problem_t p = {.status = 422, .detail = "the declaration breaks a rule of its schema",
-                       .errors = err, .nerrors = 1};
+        problem_t p = {.status = 422,
+                       .detail = "the declaration breaks a rule of its schema",
+                       .rule = d->rule,
+                       .errors = err,
+                       .nerrors = 1};
         problem_respond(req->arena, res, &p);
         return -1;
     }

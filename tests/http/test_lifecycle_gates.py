@@ -405,21 +405,23 @@ def self_built(reason_attr):
 
 def test_self_built_without_reason_is_refused_at_the_door(users):
     """A self-built declaration without an exemption reason never becomes
-    a project: 422 naming the <construction> line, on POST and on PUT.
+    a project: 422 naming the rule exemption_reason_missing and the
+    <construction> line, on POST and on PUT. White space is no reason, the
+    ideographic and no-break spaces included, as at pre_implementation.
     (So exemption_reason_missing at pre_implementation cannot happen through
     the API: every self-built project has a reason.)"""
     sub = users['sub_psb']
-    for reason in (None, '', '   '):
+    for reason in (None, '', '   ', '\u3000\u3000', '\u00a0', ' \u2003\t'):
         body = self_built(reason)
         line = body.decode().splitlines().index(
             [x for x in body.decode().splitlines() if '<construction' in x][0]) + 1
         r = sub.post_xml('/api/v1/projects', body)
-        errors = L.problem_errors(L.problem(r, 422))
+        errors = L.problem_errors(L.problem(r, 422, 'exemption_reason_missing'))
         assert errors and errors[0][0] == line, errors
     p = L.create(sub)
     before = state(users, p.code)
-    r = sub.put_xml(L.path(p.code), self_built(None), headers={'If-Match': '"1"'})
-    L.problem(r, 422)
+    r = sub.put_xml(L.path(p.code), self_built('\u3000'), headers={'If-Match': '"1"'})
+    L.problem(r, 422, 'exemption_reason_missing')
     assert state(users, p.code) == before
 
 
