@@ -629,7 +629,10 @@ int handle_batch_submit(request_t *req, response_t *res)
                            "batch_conflict");
             goto done;
         }
-        send_result(req, res, c.head.region, c.head.id, 200);
+        /* The first result as it was answered, 201 included: a sender
+         * retrying after a lost answer cannot tell, and need not. */
+        response_header(res, "Idempotent-Replayed", "true");
+        send_result(req, res, c.head.region, c.head.id, 201);
         goto done;
     }
     batch_parse_status_t ps = batch_parser_finish(c.parser);

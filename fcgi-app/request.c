@@ -300,9 +300,14 @@ static int put(FCGX_Stream *out, const char *s, size_t n)
 
 int request_stream_head(request_t *r, response_t *res, int status, const char *content_type)
 {
-    char head[512];
-    int n = snprintf(head, sizeof head, "Status: %d %s\r\nX-Request-Id: %s\r\nContent-Type: %s\r\n\r\n",
+    char head[4096];
+    int n = snprintf(head, sizeof head, "Status: %d %s\r\nX-Request-Id: %s\r\nContent-Type: %s\r\n",
                      status, http_reason(status), r->request_id, content_type);
+    for (int i = 0; i < res->nheaders && n > 0 && (size_t)n < sizeof head; i++)
+        n += snprintf(head + n, sizeof head - (size_t)n, "%s: %s\r\n", res->headers[i].name,
+                      res->headers[i].value);
+    if (n > 0 && (size_t)n < sizeof head)
+        n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
     res->status = status;
     res->content_type = content_type;
     res->streamed = 1;

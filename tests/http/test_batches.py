@@ -279,14 +279,19 @@ def test_login_csrf_and_content_type(env, users, tmp_path):
 def test_same_batch_twice_is_stored_once(env, users, tmp_path):
     b = Batch(tmp_path, 20, year_start=2035, per_year=8)
     admin = users['ca_shuyang']
-    first = B.result(B.post(admin, b.path), 201)
-    again = B.result(B.post(admin, b.path), 200)
+    r = B.post(admin, b.path)
+    first = B.result(r, 201)
+    assert 'Idempotent-Replayed' not in r.headers
+    # The first result again, as it was answered (201); marked a replay.
+    r = B.post(admin, b.path)
+    again = B.result(r, 201)
+    assert r.headers.get('Idempotent-Replayed') == 'true', r.headers
     assert again.same_as(first), (again, first)
     assert B.rows_tagged(env, b.tag) == 20
     assert B.batch_rows(env, b.id) == 1
     # Another sender in scope (a city reviewer) sending the same bytes gets
     # the stored result as well.
-    again = B.result(B.post(users['rev_city'], b.path), 200)
+    again = B.result(B.post(users['rev_city'], b.path), 201)
     assert again.same_as(first)
     assert B.rows_tagged(env, b.tag) == 20
     assert len(B.audit_of(users['auditor1'], REGION, b.id)) == 1
