@@ -8,12 +8,17 @@ PASSWORD the demo directory's password (ITPM_DEMO_PASSWORD). Every write is a
 request a demo user could send, on the same code paths: admin1 sets the
 expert pool; submitters declare and upload the materials; CDOs endorse;
 reviewers pass, draw experts, approve budgets and list; the drawn experts
-score; the joint reviewers sign off; directors approve.
+score; the joint reviewers sign off; directors approve; submitters start
+the trial and ask for acceptance, which reviewers give. A demo cannot wait
+the 90 days of trial the city's rules ask: admin1 sets the city's minimum
+trial period to 0 days for the one step of asking and back to what it was
+at once (both changes are audited, as every configuration change is).
 
 The portfolio: about thirty projects of the city (市公安局, 市卫健委) and of
 two counties (沭阳县农业农村局, 泗阳县教育局) in every stage from draft to
-construction (several per stage), plus a trial operation, a rejection, a
-returned draft and two existing systems in operation; and 泗阳县's inventory
+construction (several per stage), plus one each in trial operation,
+acceptance and filing, a rejection, a returned draft, two existing systems
+in operation and one retired; and 泗阳县's inventory
 of systems built before the platform, sent as one bulk batch
 (POST /api/v1/batches by its county admin) that enters them at operation.
 
@@ -24,6 +29,7 @@ Only the Python standard library is used. Exit status 0 when the whole
 portfolio is in place, 1 otherwise.
 """
 
+import contextlib
 import datetime
 import hashlib
 import http.client
@@ -57,7 +63,10 @@ JOINT = {'321300-DRC': 'jr_drc', '321300-FIN': 'jr_fin', '321300-CAC': 'jr_cac'}
 MATERIALS = [('declaration_form', '项目申报书.pdf'), ('construction_plan', '建设方案.pdf'),
              ('budget_detail', '预算明细.xlsx'), ('security_plan', '安全保障方案.pdf')]
 PATH = ['draft', 'endorsement', 'registration', 'prereview', 'budget_review', 'listing',
-        'pre_implementation', 'approval', 'construction', 'trial_operation']
+        'pre_implementation', 'approval', 'construction', 'trial_operation', 'acceptance',
+        'filing']
+ACCEPTANCE = [('acceptance_report', '验收报告.pdf'), ('test_report', '测试报告.pdf'),
+              ('security_assessment', '安全评估报告.pdf')]
 
 
 # Experts who hold the classified clearance in the demo directory.
@@ -114,8 +123,10 @@ PORTFOLIO = [
     S('泗阳县教育督导信息平台', '321323-EDU', '720000.00', 'construction', approve='650000.00'),
     S('沭阳县智慧水利灌区管理系统', '321322-AGRI', '1900000.00', 'construction',
       approve='1750000.00'),
-    # trial operation
+    # trial operation, acceptance, filing
     S('宿迁市公安局出入境自助办证系统', '321300-PSB', '260000.00', 'trial_operation'),
+    S('宿迁市公安局警用无人机管理平台', '321300-PSB', '330000.00', 'acceptance'),
+    S('宿迁市卫健委预约诊疗服务平台', '321300-HEALTH', '280000.00', 'filing'),
     # rejected
     S('宿迁市卫健委重复建设的预约挂号系统', '321300-HEALTH', '300000.00', 'registration',
       then=('reject', '与市互联网医院平台功能重复，不予入库')),
@@ -124,6 +135,9 @@ PORTFOLIO = [
       existing='rev_city'),
     S('沭阳县农技推广服务系统（存量）', '321322-AGRI', '180000.00', 'operation',
       existing='ca_shuyang'),
+    # retired: an existing system its reviewer takes out of service
+    S('宿迁市公安局旧版办公自动化系统（存量）', '321300-PSB', '150000.00', 'retired',
+      existing='rev_city', then=('retire', '已由全市统一协同办公平台替代')),
 ]
 
 
@@ -395,7 +409,39 @@ class Loader:
             return self.act(dr, p, 'approve')
         if stage == 'construction':
             return self.act(sub, p, 'start_trial')
+        if stage == 'trial_operation':
+            with self.trial_days(0):
+                return self.act(sub, self.get(code), 'request_acceptance')
+        if stage == 'acceptance':
+            have = self.attached(code)
+            for kind, name in ACCEPTANCE:
+                if kind not in have:
+                    self.attach(sub, code, kind, name)
+            return self.act(rev, self.get(code), 'accept')
         raise Refused(f'{code}: no way on from {stage}')
+
+    @contextlib.contextmanager
+    def trial_days(self, days):
+        """The city's minimum trial period set to `days` by admin1 for the
+        time of one step, then back to what it was (both changes audited):
+        a demo cannot wait 90 days for a project to reach acceptance."""
+        doc = self.api.call('admin1', 'GET', '/api/v1/config/thresholds')
+        city = next(t for t in doc.findall(N + 'threshold') if t.get('region') == '321300')
+        attrs = ('region', 'expertAmount', 'expertCount', 'jointAmount', 'jointExpertCount',
+                 'expertMinMean', 'trialDays')
+
+        def put(values):
+            body = (f'<thresholds xmlns="{NS}"><threshold '
+                    + ' '.join(f'{a}={quoteattr(values[a])}' for a in attrs)
+                    + '/></thresholds>')
+            self.api.call('admin1', 'PUT', '/api/v1/config/thresholds', body)
+
+        original = {a: city.get(a) for a in attrs}
+        put(dict(original, trialDays=str(days)))
+        try:
+            yield
+        finally:
+            put(original)
 
     def finish(self, s, p):
         """What a project stopping at its stage has besides: materials of a
@@ -421,7 +467,11 @@ class Loader:
             if s.get('existing'):
                 p = self.api.call(s['existing'], 'POST', '/api/v1/projects',
                                   existing_declaration(s, self.year))
-                return p.get('code'), p.get('stage'), 'created'
+                what = 'created'
+                if s.get('then'):
+                    action, reason = s['then']
+                    p = self.act(s['existing'], p, action, reason=reason)
+                return p.get('code'), p.get('stage'), what
             sub = UNITS[s['unit']][0]
             p = self.api.call(sub, 'POST', '/api/v1/projects',
                               declaration(s, self.year, self.urgent))

@@ -1,6 +1,6 @@
 """scripts/demo_data.py on a fresh private stack: the portfolio arrives
 through the API in every stage from draft to construction (several per
-stage, city and counties), with the materials, expert scores and sign-offs
+stage, city and counties) and in every later one the API can reach, with the materials, expert scores and sign-offs
 the gates asked for; a second run adds nothing; a run finds a portfolio
 left half-way and completes it."""
 
@@ -47,6 +47,14 @@ def test_demo_data_loads_every_stage_once(private_stack):
         for stage in L.STAGES:
             assert by_stage[stage] >= 2, (stage, dict(by_stage))
         assert by_stage['rejected'] >= 1 and by_stage['operation'] >= 2
+        # And beyond construction (SPEC section 7: every stage).
+        for stage in ('trial_operation', 'acceptance', 'filing', 'retired'):
+            assert by_stage[stage] >= 1, (stage, dict(by_stage))
+        # The city's trial period, shortened for the demo's one step to
+        # acceptance, is back at the rules' 90 days.
+        city = [t for t in users['admin1'].get('/api/v1/config/thresholds').doc.findall(
+            N + 'threshold') if t.get('region') == '321300']
+        assert [t.get('trialDays') for t in city] == ['90']
         regions = collections.Counter(p.findtext(N + 'region') for p in projects.values())
         assert set(regions) >= {'321300', '321322', '321323'}
         # The half-way project was moved on, not declared again.
