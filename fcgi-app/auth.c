@@ -165,8 +165,9 @@ static int sso_verify(request_t *req, const char *token, size_t len, user_t *use
         *reason = "token carries no itpm role";
         return -1;
     }
-    if (strlen(user->region) != 6 || strncmp(user->unit, user->region, 6) != 0) {
-        *reason = "token unit and region disagree";
+    if (!region_code_valid(user->region) || !unit_code_valid(user->unit) ||
+        strncmp(user->unit, user->region, 6) != 0) {
+        *reason = "token unit or region malformed, or they disagree";
         return -1;
     }
     return 0;

@@ -6,7 +6,6 @@
 #include "log.h"
 #include "xalloc.h"
 
-#include <ctype.h>
 #include <stdint.h>
 #include <lber.h>
 #include <ldap.h>
@@ -255,16 +254,6 @@ static dir_status_t read_groups(ldap_dir_t *dir, LDAPMessage *entry, const char 
     return DIR_OK;
 }
 
-static int is_region(const char *s)
-{
-    if (strlen(s) != 6)
-        return 0;
-    for (int i = 0; i < 6; i++)
-        if (!isdigit((unsigned char)s[i]))
-            return 0;
-    return 1;
-}
-
 static dir_status_t login_once(ldap_dir_t *dir, const char *username, const char *password,
                                user_t *user, const char **reason)
 {
@@ -362,7 +351,8 @@ static dir_status_t login_once(ldap_dir_t *dir, const char *username, const char
     if (user->roles == 0) {
         *reason = "no itpm role in the directory";
         st = DIR_INCOMPLETE;
-    } else if (!is_region(user->region) || strncmp(user->unit, user->region, 6) != 0) {
+    } else if (!region_code_valid(user->region) || !unit_code_valid(user->unit) ||
+               strncmp(user->unit, user->region, 6) != 0) {
         *reason = "directory entry lacks a valid unit or region";
         st = DIR_INCOMPLETE;
     }

@@ -45,17 +45,6 @@ int handle_regions_list(request_t *req, response_t *res)
     return app_send_xml(req, res, x, 200);
 }
 
-static int region_code_valid(const char *code)
-{
-    size_t n = strlen(code);
-    if (n != 6)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (code[i] < '0' || code[i] > '9')
-            return 0;
-    return 1;
-}
-
 int handle_region_get(request_t *req, response_t *res)
 {
     const char *code = req->params[0];

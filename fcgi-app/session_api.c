@@ -10,12 +10,14 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
-static const db_stmt_t stmt_throttle = {
-    "login_throttle", "SELECT login_throttle($1, $2, $3::int, $4::int, $5::int)", 5, 1};
-static const db_stmt_t stmt_failed = {
-    "login_failed", "SELECT login_failed($1, $2, $3, $4)", 4, 0};
+static const db_stmt_t stmt_attempt = {
+    "login_attempt", "SELECT wait, attempt FROM login_attempt($1, $2, $3::int, $4::int, $5::int)",
+    5, 0};
+static const db_stmt_t stmt_attempt_cancel = {"login_attempt_cancel",
+                                              "SELECT login_attempt_cancel($1::bigint)", 1, 0};
+static const db_stmt_t stmt_failed = {"login_attempt_failed",
+                                      "SELECT login_attempt_failed($1, $2, $3, $4)", 4, 0};
 static const db_stmt_t stmt_open = {
     "session_open",
     "SELECT to_char(session_open($1::bytea, $2, $3, $4, $5, $6, $7::text[], $8::boolean, $9, $10,"
@@ -24,8 +26,6 @@ static const db_stmt_t stmt_open = {
 static const db_stmt_t stmt_close = {
     "session_close", "SELECT session_close($1::bytea, $2, $3)", 3, 0};
 
-static const char *const login_types[] = {"application/xml", "application/x-www-form-urlencoded",
-                                          "text/xml", NULL};
 static const char *const xml_types[] = {"application/xml", "text/xml", NULL};
 
 static int session_xml(request_t *req, response_t *res, const user_t *u, int status)
@@ -50,7 +50,7 @@ static int session_xml(request_t *req, response_t *res, const user_t *u, int sta
     return app_send_xml(req, res, x, status);
 }
 
-/* Records a failed login (throttle count and audit) in one transaction. */
+/* Audits a failed login; the attempt stays counted against the throttle. */
 static void record_failure(request_t *req, const char *username, const char *reason)
 {
     const char *values[] = {username, req->remote_addr, req->request_id, reason};
@@ -60,8 +60,21 @@ static void record_failure(request_t *req, const char *username, const char *rea
     log_warn("rid=%s login refused for %.64s: %s", req->request_id, username, reason);
 }
 
-/* 0 when the caller may try; -1 with 429 or 503 in res. */
-static int throttle_check(request_t *req, response_t *res, const char *username)
+/* An attempt the login that did not fail gives back to the throttle: a
+ * success, or a directory that could not be asked. */
+static void cancel_attempt(request_t *req, const char *attempt)
+{
+    const char *values[] = {attempt};
+    db_status_t status;
+    if (db_query(req->app->db, req->arena, &stmt_attempt_cancel, values, &status) == NULL)
+        log_error("rid=%s login attempt %s not given back", req->request_id, attempt);
+}
+
+/* Takes an attempt, counted as a failure until it is given back, into
+ * *attempt; -1 with 429 or 503 in res. Counted before the directory is
+ * asked, so that guesses sent at once cannot all pass the check. */
+static int throttle_check(request_t *req, response_t *res, const char *username,
+                          const char **attempt)
 {
     char acct[16], addr[16], window[16];
     snprintf(acct, sizeof acct, "%d", req->conf->throttle_account_failures);
@@ -69,17 +82,18 @@ static int throttle_check(request_t *req, response_t *res, const char *username)
     snprintf(window, sizeof window, "%d", req->conf->throttle_window);
     const char *values[] = {username, req->remote_addr, acct, addr, window};
     db_status_t status;
-    PGresult *rs = db_query(req->app->db, req->arena, &stmt_throttle, values, &status);
+    PGresult *rs = db_query(req->app->db, req->arena, &stmt_attempt, values, &status);
     if (rs == NULL) {
         app_db_problem(req, res, status);
         return -1;
     }
     const char *wait = PQgetvalue(rs, 0, 0);
-    if (strcmp(wait, "0") != 0) {
+    if (strcmp(wait, "0") != 0 || PQgetisnull(rs, 0, 1)) {
         response_header(res, "Retry-After", arena_strdup(req->arena, wait));
         problem_simple(req->arena, res, 429, "too many failed logins; try again later", NULL);
         return -1;
     }
+    *attempt = arena_strdup(req->arena, PQgetvalue(rs, 0, 1));
     return 0;
 }
 
@@ -133,30 +147,12 @@ static int open_session(request_t *req, response_t *res, user_t *user, const cha
     return session_xml(req, res, user, 200);
 }
 
-/* username and password from the XML document or the HTML form. */
+/* username and password from the <login> document. */
 static int read_credentials(request_t *req, response_t *res, const char **username,
                             const char **password)
 {
-    if (request_require_type(req, res, login_types) < 0 || request_read_body(req, res) < 0)
+    if (request_require_type(req, res, xml_types) < 0 || request_read_body(req, res) < 0)
         return -1;
-    const char *ct = req->content_type;
-    if (strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0) {
-        request_t form = *req;
-        form.query = req->body;
-        if (strlen(req->body) != req->body_len) {
-            problem_simple(req->arena, res, 400, "the form holds a NUL byte", NULL);
-            return -1;
-        }
-        *username = request_query(&form, "username");
-        *password = request_query(&form, "password");
-        if (*username == NULL) {
-            problem_simple(req->arena, res, 400, "username is missing or badly encoded", NULL);
-            return -1;
-        }
-        if (*password == NULL)
-            *password = "";
-        return 0;
-    }
     xmlDocPtr doc = xml_in_parse(req->arena, req->body, req->body_len, "login", res);
     if (doc == NULL)
         return -1;
@@ -208,11 +204,14 @@ int handle_session_login(request_t *req, response_t *res)
     if (read_credentials(req, res, &username, &password) < 0)
         return -1;
     username = normalize_username(req->arena, username);
-    if (throttle_check(req, res, username) < 0)
+    const char *attempt;
+    if (throttle_check(req, res, username, &attempt) < 0)
         return -1;
     user_t user;
     const char *reason = "";
     dir_status_t st = ldap_dir_login(req->app->dir, req->arena, username, password, &user, &reason);
+    if (st == DIR_OK || st == DIR_UNAVAILABLE)
+        cancel_attempt(req, attempt);
     switch (st) {
     case DIR_OK:
         return open_session(req, res, &user, "ldap");
@@ -257,7 +256,8 @@ int handle_session_sso(request_t *req, response_t *res)
     /* A bad token names no account: failures count against the address only
      * (each token its own key), so they cannot lock other users out. */
     const char *key = arena_printf(req->arena, "sso:%.16s", auth_token_hash(req->arena, token) + 2);
-    if (throttle_check(req, res, key) < 0)
+    const char *attempt;
+    if (throttle_check(req, res, key, &attempt) < 0)
         return -1;
     user_t user;
     const char *reason;
@@ -267,6 +267,7 @@ int handle_session_sso(request_t *req, response_t *res)
         problem_simple(req->arena, res, 401, "the token is not valid", NULL);
         return -1;
     }
+    cancel_attempt(req, attempt);
     return open_session(req, res, &user, "sso");
 }
 

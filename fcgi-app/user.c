@@ -56,3 +56,16 @@ unsigned roles_parse_pg_array(const char *literal)
     }
     return roles;
 }
+
+int region_code_valid(const char *s)
+{
+    return strlen(s) == 6 && strspn(s, "0123456789") == 6;
+}
+
+int unit_code_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 9 || n > 23 || strspn(s, "0123456789") != 6 || s[6] != '-')
+        return 0;
+    return strspn(s + 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == n - 7;
+}

@@ -42,6 +42,11 @@ extern const char *const role_names[ROLE_COUNT];
 unsigned role_from_name(const char *name);
 /* "reviewer,director" */
 char *roles_format(arena_t *a, unsigned roles);
+/* A region code (six digits) and a unit code (the region, '-', 2 to 16
+ * of A-Z 0-9), as xsd/ writes them: what a directory entry or a token
+ * claims is used only in that form. */
+int region_code_valid(const char *s);
+int unit_code_valid(const char *s);
 /* Parses a PostgreSQL text[] literal ({a,b}) of role names. */
 unsigned roles_parse_pg_array(const char *literal);
 

@@ -651,7 +651,7 @@ def login_body(username, password):
 
 
 def login(client, username, password, form=False, headers=None):
-    """POST /api/v1/session (XML, or form-encoded with form=True)."""
+    """POST /api/v1/session (XML, or form-encoded with form=True: refused, 415)."""
     hd = dict(headers or {})
     if form:
         data = urllib.parse.urlencode({'username': username, 'password': password})
@@ -721,11 +721,11 @@ def login_token(env, user=DEMO_USER, password=None):
     return cookie[0]
 
 
-def logged_in(env, user, password=None, form=False):
+def logged_in(env, user, password=None):
     """A new Client with a fresh session of `user` (not cached); .token,
     .csrf and .doc (the session document of the login reply) are set."""
     c = Client(env)
-    r = login(c, user, password or demo_password(env), form=form)
+    r = login(c, user, password or demo_password(env))
     doc = session_doc(r)
     cookie = session_cookie(r)
     assert cookie, f'login of {user} set no session cookie: {describe(r)}'

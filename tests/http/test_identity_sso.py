@@ -140,6 +140,11 @@ def hostile_tokens(env, listener_url):
         'RS256 header, EC kid': h.raw_token({'alg': 'RS256', 'kid': ekid}, claims, rsa),
         'over 8 KB': h.sso_token(env, pad='x' * 8300),
         'unit and region disagree': h.sso_token(env, unit='321322-DATA', region='321300'),
+        # Claims outside the user model (xsd/ unitCode, regionCode).
+        'region not digits': h.sso_token(env, unit='abcdef-X', region='abcdef'),
+        'unit in lower case': h.sso_token(env, unit='321300-psb', region='321300'),
+        'unit without its code': h.sso_token(env, unit='321300', region='321300'),
+        'unit code too long': h.sso_token(env, unit='321300-' + 'A' * 17, region='321300'),
         'no role': h.sso_token(env, roles=[]),
         'signed by another key': h.raw_token(hdr, claims, attacker),
     }
@@ -166,7 +171,9 @@ HOSTILE = ['alg none', 'alg none, no kid', 'HS256 keyed with the public key PEM'
            'tampered payload', 'no exp', 'kid with a path', 'kid with SQL',
            'jku to a local port', 'x5u to a local port', 'jku, own kid', 'embedded jwk',
            'unknown crit', 'duplicated alg', 'ES256 r = s = 0', 'ES256 header, RSA kid',
-           'RS256 header, EC kid', 'over 8 KB', 'unit and region disagree', 'no role',
+           'RS256 header, EC kid', 'over 8 KB', 'unit and region disagree',
+           'region not digits', 'unit in lower case', 'unit without its code',
+           'unit code too long', 'no role',
            'signed by another key']
 
 

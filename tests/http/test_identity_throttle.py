@@ -2,6 +2,7 @@
 stack's real limits are 5 per account and 50 per address in 15 minutes, and
 every test comes from 127.0.0.1)."""
 
+import threading
 import time
 import uuid
 
@@ -123,3 +124,34 @@ def test_failed_sso_exchanges_do_not_lock_out_other_users(private_stack, problem
                    headers={'Content-Type': 'application/xml'})
         assert r.status_code == 200, \
             f'a valid token of another user refused after 3 bad tokens: {h.describe(r)}'
+
+
+def test_guesses_sent_at_once_get_no_more_tries_than_the_limit(private_stack, problem):
+    """24 wrong passwords for one account released together over 24
+    connections (4 workers): at most the limit (3) reach the directory and
+    get 401, every other one 429, and exactly the limit is counted."""
+    env = private_stack('[server]\nworkers = 4\n' + LIMITS)
+    h.wait_children(h.master_pid(env), 4, 10)
+    n = 24
+    barrier = threading.Barrier(n)
+    results = []
+    lock = threading.Lock()
+
+    def guess(i):
+        with h.Client(env) as c:
+            barrier.wait(timeout=30)
+            r = h.login(c, 'dir_shuyang', f'wrong-{i}')
+        with lock:
+            results.append(r)
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    statuses = sorted(r.status_code for r in results)
+    assert len(statuses) == n and set(statuses) <= {401, 429}, statuses
+    assert statuses.count(401) <= 3, statuses
+    for r in results:
+        problem(r, r.status_code)
+    counted = h.psql(env, "SELECT count(*) FROM login_failures WHERE username = 'dir_shuyang'")
+    assert int(counted) == statuses.count(401) == 3, (counted, statuses)
