@@ -17,6 +17,13 @@
 struct batch_parser {
     batch_handlers_t h;
     xmlSAXHandler sax;
+    /* In front of the schema's plug: reads a document written without a
+     * namespace as urn:itpm:1's (adopt), for the validator and the tree
+     * alike, as xml_in.c does for the other documents. */
+    xmlSAXHandler front;
+    startElementNsSAX2Func plug_start;
+    endElementNsSAX2Func plug_end;
+    int adopt;
     xmlParserCtxtPtr ctxt;
     xmlSchemaValidCtxtPtr vctxt;
     xmlSchemaSAXPlugPtr plug;
@@ -113,6 +120,52 @@ static void on_xml_error(void *data, xmlErrorPtr e)
     /* libxml2 has halted itself on this fatal error; set_malformed() only
      * keeps further callbacks away, which is safe inside its error path. */
     set_malformed(p, e->line, e->int2, e->message ? e->message : "not well-formed");
+}
+
+/* The parser whose chunk is being parsed: the front handlers are called
+ * with the schema plug's context, which has no room for ours; workers are
+ * single-threaded and parse one chunk at a time. */
+static batch_parser_t *active;
+
+/* Namespace declarations a root may carry beside the one it is given. */
+#define ROOT_NS_MAX 16
+
+static void front_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+                        const xmlChar *uri, int nb_ns, const xmlChar **ns, int nattr,
+                        int ndefaulted, const xmlChar **attrs)
+{
+    batch_parser_t *p = active;
+    const xmlChar *decls[2 * (ROOT_NS_MAX + 1)];
+    if (p->depth == 0 && uri == NULL && nb_ns <= ROOT_NS_MAX) {
+        /* A root with no namespace and no default namespace of its own
+         * (xmlns="" keeps it out): every element without one is the API's,
+         * and the root declares it, so the tree finds it too. */
+        int declares_default = 0;
+        for (int i = 0; i < nb_ns; i++) {
+            declares_default = declares_default || ns[2 * i] == NULL;
+            decls[2 * i] = ns[2 * i];
+            decls[2 * i + 1] = ns[2 * i + 1];
+        }
+        if (!declares_default) {
+            p->adopt = 1;
+            decls[2 * nb_ns] = NULL;
+            decls[2 * nb_ns + 1] = (const xmlChar *)ITPM_NS;
+            nb_ns++;
+            ns = decls;
+        }
+    }
+    if (p->adopt && uri == NULL)
+        uri = (const xmlChar *)ITPM_NS;
+    p->plug_start(ctx, localname, prefix, uri, nb_ns, ns, nattr, ndefaulted, attrs);
+}
+
+static void front_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+                      const xmlChar *uri)
+{
+    batch_parser_t *p = active;
+    if (p->adopt && uri == NULL)
+        uri = (const xmlChar *)ITPM_NS;
+    p->plug_end(ctx, localname, prefix, uri);
 }
 
 static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys)
@@ -308,6 +361,14 @@ batch_parser_t *batch_parser_new(const batch_handlers_t *h, size_t max_errors, l
     p->plug = xmlSchemaSAXPlug(p->vctxt, &p->ctxt->sax, &p->ctxt->userData);
     if (p->plug == NULL)
         goto fail;
+    /* The plug's handlers, behind the front ones; unplugging restores the
+     * parser's own handler table, which the parser frees. */
+    p->front = *p->ctxt->sax;
+    p->plug_start = p->front.startElementNs;
+    p->plug_end = p->front.endElementNs;
+    p->front.startElementNs = front_start;
+    p->front.endElementNs = front_end;
+    p->ctxt->sax = &p->front;
     return p;
 fail:
     batch_parser_free(p);
@@ -340,6 +401,7 @@ static int parse(batch_parser_t *p, const char *buf, size_t n, int terminate)
     if (p->status != BATCH_PARSE_OK)
         return -1;
     xmlSetStructuredErrorFunc(p, on_xml_error);
+    active = p;
     while (n > 0 || terminate) {
         int part = n > (1u << 30) ? 1 << 30 : (int)n;
         int rc = xmlParseChunk(p->ctxt, buf, part, terminate && (size_t)part == n);
@@ -356,6 +418,7 @@ static int parse(batch_parser_t *p, const char *buf, size_t n, int terminate)
         n -= (size_t)part;
     }
     xmlSetStructuredErrorFunc(NULL, NULL);
+    active = NULL;
     return p->status == BATCH_PARSE_OK ? 0 : -1;
 }
 

@@ -1045,3 +1045,23 @@ def test_one_record_larger_than_its_bound_is_413_and_the_memory_goes_back(env, u
     after = {pid: rss_kib(pid) for pid in h.workers(env)}
     grown = {pid: after[pid] - before[pid] for pid in after if pid in before}
     assert max(grown.values(), default=0) < 32 * 1024, f'worker RSS grew (KiB): {grown}'
+
+
+def test_batch_written_without_a_namespace_is_read_as_the_apis(env, users, tmp_path):
+    """SPEC section 5 writes the root as <batch id="…" region="…" kind="…">:
+    without xmlns the document is read as urn:itpm:1's (as every request
+    body is), stored, and the same id again is the same result; with
+    xmlns="" of its own it is another document (422)."""
+    tag = B.new_tag()
+    batch_id, body = hand_batch(tag, 2040, [('a', False), ('b', False)])
+    plain = body.replace(f' xmlns="{L.NS}"', '', 1)
+    assert 'xmlns' not in plain
+    admin = users['ca_shuyang']
+    res = B.result(B.post(admin, plain), 201)
+    assert [c['stage'] for c in res.codes] == ['draft', 'draft'], res
+    assert B.result(B.post(admin, plain), 201).same_as(res)
+    tag2 = B.new_tag()
+    batch_id2, body2 = hand_batch(tag2, 2040, [('a', False)])
+    refused = body2.replace(f' xmlns="{L.NS}"', ' xmlns=""', 1)
+    L.problem(B.post(admin, refused), 422)
+    B.nothing_stored(env, batch_id2, tag2)

@@ -1,8 +1,9 @@
 /* Unit tests for batch_parse.c: records delivered in order with the line of
  * their start tag, the head once and only with a valid first record,
  * schema errors charged to the right record whatever the chunk size,
- * refusals (DOCTYPE, wrong root, depth, entity references, too many
- * records), and a handler that stops the reading. */
+ * refusals (DOCTYPE, depth, entity references, too many records), another
+ * root (invalid), a document without a namespace (read as the API's), and
+ * a handler that stops the reading. */
 #include "batch_parse.h"
 #include "xml_in.h"
 
@@ -203,7 +204,6 @@ static void test_refusals(void **state)
                      "</batch>",
                      "DOCTYPE");
     expect_malformed("<!DOCTYPE batch SYSTEM \"file:///etc/passwd\">" HEAD "</batch>", "DOCTYPE");
-    expect_malformed("<projects xmlns=\"urn:itpm:1\"/>", "<batch>");
     expect_malformed(HEAD "<project><title>&xxe;</title></project></batch>", "xxe");
     expect_malformed(HEAD "<project>", "");
     char *deep = malloc(200000);
@@ -215,6 +215,63 @@ static void test_refusals(void **state)
     strcpy(deep + o, "</batch>");
     expect_malformed(deep, "deep");
     free(deep);
+}
+
+/* Well-formed but another root: invalid (422), one error naming it. */
+static void expect_wrong_root(const char *doc)
+{
+    seen_t s = {0};
+    batch_parser_t *p;
+    assert_int_equal(run(doc, 64, &s, 100, &p), BATCH_PARSE_INVALID);
+    assert_int_equal(s.n, 0);
+    size_t kept, total;
+    const problem_error_t *e = batch_parser_errors(p, &kept, &total);
+    assert_int_equal(total, 1);
+    assert_int_equal(e[0].record, 0);
+    assert_non_null(strstr(e[0].message, "<batch>"));
+    batch_parser_free(p);
+}
+
+static void test_wrong_root_is_invalid(void **state)
+{
+    (void)state;
+    expect_wrong_root("<projects xmlns=\"urn:itpm:1\"/>");
+    expect_wrong_root("<batch xmlns=\"urn:itpm:2\" id=\"b\" region=\"321322\" kind=\"projects\"/>");
+    /* A default namespace of its own, even none, is not adopted. */
+    expect_wrong_root(
+        "<batch xmlns=\"\" id=\"b\" region=\"321322\" kind=\"projects\">" REC("1.00") "</batch>");
+}
+
+/* Written without a namespace (as SPEC's example of the root is): read as
+ * urn:itpm:1's, every chunk size; a record that names the namespace itself
+ * is read the same; other prefixes on the root are kept. */
+static void test_document_without_namespace_is_adopted(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<batch id=\"b-1\" region=\"321322\" kind=\"projects\" xmlns:x=\"urn:other\">\n" REC(
+            "1.00") "<project xmlns=\"urn:itpm:1\" "
+                    "ref=\"r2\">\n<title>t</title><unit>321322-AGRI</unit>"
+                    "<year>2031</year><category>new</category>\n<budget>2.00</budget>"
+                    "<funding>fiscal</funding><construction mode=\"centralized\"/></project>\n"
+                    "</batch>\n";
+    for (size_t chunk = 1; chunk <= 4096; chunk *= 4) {
+        seen_t s = {0};
+        batch_parser_t *p;
+        assert_int_equal(run(doc, chunk, &s, 100, &p), BATCH_PARSE_OK);
+        assert_int_equal(s.heads, 1);
+        assert_string_equal(s.head.id, "b-1");
+        assert_int_equal(s.n, 2);
+        batch_parser_free(p);
+    }
+    /* Adopted and still checked: a budget with three decimals is refused. */
+    static const char bad[] =
+        "<batch id=\"b-1\" region=\"321322\" kind=\"projects\">\n" REC("1.001") "</batch>\n";
+    seen_t s = {0};
+    batch_parser_t *p;
+    assert_int_equal(run(bad, 64, &s, 100, &p), BATCH_PARSE_INVALID);
+    assert_int_equal(s.n, 0);
+    batch_parser_free(p);
 }
 
 static void test_too_many_records(void **state)
@@ -275,6 +332,8 @@ int main(void)
         cmocka_unit_test(test_nothing_delivered_after_a_foreign_record),
         cmocka_unit_test(test_bad_head_is_never_delivered),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_wrong_root_is_invalid),
+        cmocka_unit_test(test_document_without_namespace_is_adopted),
         cmocka_unit_test(test_too_many_records),
         cmocka_unit_test(test_head_refused_at_second_record),
         cmocka_unit_test(test_handler_stops),
