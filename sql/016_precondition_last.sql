@@ -14,6 +14,10 @@
 -- applied, the approved amount of budget_review's `pass` and the list year
 -- of listing's `pass` and `defer`.
 --
+-- An update's audit record said only "version 1 -> 2": it now names what
+-- changed, before -> after (long texts by name only), as SPEC asks of
+-- every audit record (project_changes()).
+--
 -- project_transition() of 012 and project_update() of 007 restated with
 -- those changes only.
 
@@ -125,6 +129,62 @@ REVOKE ALL ON FUNCTION project_transition(text, text, integer, text, bigint, int
 GRANT EXECUTE ON FUNCTION project_transition(text, text, integer, text, bigint, integer, text,
                                              text) TO itpm_app;
 
+-- What an update changed, field by field, before -> after, for its audit
+-- record (SPEC: a before/after summary). Long texts are named, not copied.
+CREATE FUNCTION project_changes(p projects, p_title text, p_category text, p_classified boolean,
+                                p_soe boolean, p_public boolean, p_cross boolean,
+                                p_vertical boolean, p_key boolean, p_urgent boolean,
+                                p_urgent_reason text, p_budget_fen bigint, p_funding text,
+                                p_mode text, p_exemption text, p_start date, p_end date,
+                                p_contact_name text, p_contact_phone text, p_contact_email text,
+                                p_summary text, p_res_code text[])
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT nullif(concat_ws('; ',
+        CASE WHEN p.title IS DISTINCT FROM p_title
+             THEN 'title: ' || p.title || ' -> ' || p_title END,
+        CASE WHEN p.category::text IS DISTINCT FROM p_category
+             THEN 'category: ' || p.category || ' -> ' || p_category END,
+        CASE WHEN p.classified IS DISTINCT FROM p_classified
+             THEN 'classified: ' || p.classified || ' -> ' || p_classified END,
+        CASE WHEN p.soe IS DISTINCT FROM p_soe THEN 'soe: ' || p.soe || ' -> ' || p_soe END,
+        CASE WHEN p.public_institution IS DISTINCT FROM p_public
+             THEN 'public_institution: ' || p.public_institution || ' -> ' || p_public END,
+        CASE WHEN p.cross_department IS DISTINCT FROM p_cross
+             THEN 'cross_department: ' || p.cross_department || ' -> ' || p_cross END,
+        CASE WHEN p.vertical IS DISTINCT FROM p_vertical
+             THEN 'vertical: ' || p.vertical || ' -> ' || p_vertical END,
+        CASE WHEN p.key_project IS DISTINCT FROM p_key
+             THEN 'key: ' || p.key_project || ' -> ' || p_key END,
+        CASE WHEN p.urgent IS DISTINCT FROM p_urgent
+             THEN 'urgent: ' || p.urgent || ' -> ' || p_urgent END,
+        CASE WHEN p.urgent_reason IS DISTINCT FROM coalesce(p_urgent_reason, '')
+             THEN 'urgent_reason changed' END,
+        CASE WHEN p.budget_requested_fen IS DISTINCT FROM p_budget_fen
+             THEN 'budget_fen: ' || p.budget_requested_fen || ' -> ' || p_budget_fen END,
+        CASE WHEN p.funding IS DISTINCT FROM p_funding
+             THEN 'funding: ' || p.funding || ' -> ' || p_funding END,
+        CASE WHEN p.construction_mode IS DISTINCT FROM p_mode
+             THEN 'construction: ' || p.construction_mode || ' -> ' || p_mode END,
+        CASE WHEN p.exemption_reason IS DISTINCT FROM coalesce(p_exemption, '')
+             THEN 'exemption_reason changed' END,
+        CASE WHEN p.schedule_start IS DISTINCT FROM p_start OR p.schedule_end IS DISTINCT FROM p_end
+             THEN 'schedule: ' || coalesce(p.schedule_start || '..' || p.schedule_end, 'none')
+                  || ' -> ' || coalesce(p_start || '..' || p_end, 'none') END,
+        CASE WHEN (p.contact_name, p.contact_phone, p.contact_email) IS DISTINCT FROM
+                  (coalesce(p_contact_name, ''), coalesce(p_contact_phone, ''),
+                   coalesce(p_contact_email, ''))
+             THEN 'contact changed' END,
+        CASE WHEN p.summary IS DISTINCT FROM coalesce(p_summary, '')
+             THEN 'summary changed' END,
+        CASE WHEN (SELECT coalesce(array_agg(d.code ORDER BY d.code), '{}') FROM data_resources d
+                    WHERE d.project_id = p.id)
+                  IS DISTINCT FROM (SELECT coalesce(array_agg(c ORDER BY c), '{}')
+                                      FROM unnest(p_res_code) c)
+             THEN 'data_resources: ' || (SELECT count(*) FROM data_resources d
+                                          WHERE d.project_id = p.id)
+                  || ' -> ' || coalesce(cardinality(p_res_code), 0) END), '')
+$$;
+
 CREATE OR REPLACE FUNCTION project_update(p_code text, p_version integer, p_title text, p_year integer,
                                p_category text, p_classified boolean, p_soe boolean,
                                p_public boolean, p_cross boolean, p_vertical boolean,
@@ -142,6 +202,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     p projects%ROWTYPE;
     v_actor text := current_setting('itpm.user_id', true);
+    v_changes text;
 BEGIN
     SELECT * INTO p FROM projects WHERE projects.code = p_code;
     IF NOT FOUND THEN
@@ -165,6 +226,11 @@ BEGIN
     IF p_unit <> p.unit OR p_year <> p.year THEN
         PERFORM itpm_refuse(422, 'immutable_field', 'unit and year are fixed by the project code');
     END IF;
+    -- Before the rows change: what is compared is what they were.
+    v_changes := project_changes(p, p_title, p_category, p_classified, p_soe, p_public, p_cross,
+                                 p_vertical, p_key, p_urgent, p_urgent_reason, p_budget_fen,
+                                 p_funding, p_mode, p_exemption, p_start, p_end, p_contact_name,
+                                 p_contact_phone, p_contact_email, p_summary, p_res_code);
     UPDATE projects AS t SET title = p_title, category = p_category::project_category,
            classified = p_classified, soe = p_soe, public_institution = p_public,
            cross_department = p_cross, vertical = p_vertical, key_project = p_key,
@@ -181,6 +247,7 @@ BEGIN
                                p_res_frequency, p_res_aggregated);
     RETURN QUERY SELECT * FROM project_rows(p.code);
     PERFORM audit_append(v_actor, 'submitter', p_addr, p_rid, 'update', 'project:' || p.code,
-                         'version ' || p.version || ' -> ' || (p.version + 1));
+                         concat_ws('; ', 'version ' || p.version || ' -> ' || (p.version + 1),
+                                   v_changes));
 END
 $$;

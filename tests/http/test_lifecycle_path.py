@@ -478,3 +478,22 @@ def test_history_keeps_only_the_amounts_an_action_applied(users):
     flow.step(list_year=year)
     last = L.events(rev, flow.code)[-1]
     assert (last['from'], last['amount'], last['listYear']) == ('listing', None, str(year)), last
+
+
+def test_update_audit_record_says_what_changed(users):
+    """SPEC section 4: an audit record carries a before/after summary; for
+    an update of a draft, each changed field before -> after (long texts by
+    name), and nothing about fields left alone."""
+    sub = users['sub_psb']
+    p = L.create(sub, title='审计摘要测试', budget='300000.00')
+    body = L.declaration(title='审计摘要测试（修订）', budget='280000.00',
+                         resources=[('PSB-AUD-01', '审计测试数据')])
+    r = sub.put_xml(L.path(p.code), body, headers={'If-Match': f'"{p.version}"'})
+    assert r.status_code == 200, describe(r)
+    rec = [x for x in L.audit(users['auditor1'], p.code) if x['action'] == 'update'][-1]
+    summary = rec['summary']
+    assert summary.startswith(f'version {p.version} -> {p.version + 1}'), summary
+    assert 'title: 审计摘要测试 -> 审计摘要测试（修订）' in summary, summary
+    assert 'budget_fen: 30000000 -> 28000000' in summary, summary
+    assert 'data_resources: 0 -> 1' in summary, summary
+    assert 'category' not in summary and 'funding' not in summary, summary
