@@ -24,6 +24,7 @@ struct batch_parser {
     startElementNsSAX2Func plug_start;
     endElementNsSAX2Func plug_end;
     int adopt;
+    int unadopted; /* depth of an element with a default namespace of its own; 0 none */
     xmlParserCtxtPtr ctxt;
     xmlSchemaValidCtxtPtr vctxt;
     xmlSchemaSAXPlugPtr plug;
@@ -154,7 +155,16 @@ static void front_start(void *ctx, const xmlChar *localname, const xmlChar *pref
             ns = decls;
         }
     }
-    if (p->adopt && uri == NULL)
+    if (p->adopt && p->depth > 0 && p->unadopted == 0)
+        for (int i = 0; i < nb_ns; i++)
+            if (ns[2 * i] == NULL) {
+                /* A default namespace of its own (xmlns="", say): the tree
+                 * binds this element and its unqualified descendants to it,
+                 * so the validator must see them as they are. */
+                p->unadopted = p->depth + 1;
+                break;
+            }
+    if (p->adopt && p->unadopted == 0 && uri == NULL)
         uri = (const xmlChar *)ITPM_NS;
     p->plug_start(ctx, localname, prefix, uri, nb_ns, ns, nattr, ndefaulted, attrs);
 }
@@ -163,9 +173,11 @@ static void front_end(void *ctx, const xmlChar *localname, const xmlChar *prefix
                       const xmlChar *uri)
 {
     batch_parser_t *p = active;
-    if (p->adopt && uri == NULL)
+    if (p->adopt && p->unadopted == 0 && uri == NULL)
         uri = (const xmlChar *)ITPM_NS;
     p->plug_end(ctx, localname, prefix, uri);
+    if (p->unadopted == p->depth + 1)
+        p->unadopted = 0;
 }
 
 static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *ext, const xmlChar *sys)
@@ -257,11 +269,20 @@ static void deliver(batch_parser_t *p, xmlParserCtxtPtr ctxt)
     free_children(root);
 }
 
+/* How far the parser has read, in decoded (UTF-8) bytes: what the tree is
+ * built from, and O(1), unlike xmlByteConsumed(), which encodes the rest of
+ * the buffer again on every call when the document is not UTF-8. */
+static long input_position(xmlParserCtxtPtr ctxt)
+{
+    xmlParserInputPtr in = ctxt->input;
+    return in == NULL ? 0 : (long)in->consumed + (long)(in->cur - in->base);
+}
+
 /* Whether the current record is still within BATCH_MAX_RECORD_BYTES; stops
  * the reading when it is not. */
 static int record_fits(batch_parser_t *p, xmlParserCtxtPtr ctxt)
 {
-    if (xmlByteConsumed(ctxt) - p->record_start <= BATCH_MAX_RECORD_BYTES)
+    if (input_position(ctxt) - p->record_start <= BATCH_MAX_RECORD_BYTES)
         return 1;
     stop(p, BATCH_PARSE_TOO_LARGE);
     return 0;
@@ -306,7 +327,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
             p->unchecked = 1;
         p->line = line;
         p->column = col;
-        p->record_start = xmlByteConsumed(ctxt);
+        p->record_start = input_position(ctxt);
     } else if (!record_fits(p, ctxt)) {
         return;
     }
@@ -345,6 +366,12 @@ batch_parser_t *batch_parser_new(const batch_handlers_t *h, size_t max_errors, l
     p->sax.endElementNs = on_end;
     p->sax.internalSubset = on_doctype;
     p->sax.externalSubset = on_doctype;
+    /* Nothing of a record but its elements, attributes and text is used;
+     * comments and processing instructions would be tree nodes between
+     * which no element starts, outside the record's bound. Text runs merge
+     * into one node, which libxml2 bounds (10 MB without XML_PARSE_HUGE). */
+    p->sax.comment = NULL;
+    p->sax.processingInstruction = NULL;
     p->sax.serror = NULL;
     p->ctxt = xmlCreatePushParserCtxt(&p->sax, NULL, NULL, 0, "batch.xml");
     if (p->ctxt == NULL)
@@ -401,6 +428,7 @@ static int parse(batch_parser_t *p, const char *buf, size_t n, int terminate)
     if (p->status != BATCH_PARSE_OK)
         return -1;
     xmlSetStructuredErrorFunc(p, on_xml_error);
+    batch_parser_t *outer = active;
     active = p;
     while (n > 0 || terminate) {
         int part = n > (1u << 30) ? 1 << 30 : (int)n;
@@ -418,7 +446,7 @@ static int parse(batch_parser_t *p, const char *buf, size_t n, int terminate)
         n -= (size_t)part;
     }
     xmlSetStructuredErrorFunc(NULL, NULL);
-    active = NULL;
+    active = outer;
     return p->status == BATCH_PARSE_OK ? 0 : -1;
 }
 

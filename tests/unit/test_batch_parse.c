@@ -274,6 +274,56 @@ static void test_document_without_namespace_is_adopted(void **state)
     batch_parser_free(p);
 }
 
+/* A record of more than BATCH_MAX_RECORD_BYTES is refused once it passes
+ * the bound, whether it grows by elements or by what builds no element
+ * (comments, which are not kept). */
+static void expect_too_large(const char *filler, size_t filler_len)
+{
+    size_t head = strlen(HEAD "<project ref=\"r\">");
+    size_t n = (size_t)(BATCH_MAX_RECORD_BYTES / (long)filler_len) + 2;
+    size_t len = head + n * filler_len + 64;
+    char *doc = malloc(len);
+    assert_non_null(doc);
+    memcpy(doc, HEAD "<project ref=\"r\">", head);
+    size_t o = head;
+    for (size_t i = 0; i < n; i++, o += filler_len)
+        memcpy(doc + o, filler, filler_len);
+    strcpy(doc + o, "</project></batch>");
+    seen_t s = {0};
+    batch_parser_t *p;
+    assert_int_equal(run(doc, 65536, &s, 100, &p), BATCH_PARSE_TOO_LARGE);
+    assert_int_equal(s.n, 0);
+    batch_parser_free(p);
+    free(doc);
+}
+
+static void test_record_over_its_bound(void **state)
+{
+    (void)state;
+    static const char res[] = "<resource code=\"C\" source=\"sensor\" share=\"open\" "
+                              "frequency=\"daily\" aggregated=\"false\"><name>n</name></resource>";
+    expect_too_large(res, sizeof res - 1);
+    expect_too_large("<!---->", 7);
+}
+
+/* In a document read as the API's, an element that declares a default
+ * namespace of its own (xmlns="") is not: the schema refuses it. */
+static void test_inner_empty_namespace_is_not_adopted(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "<batch id=\"b-1\" region=\"321322\" kind=\"projects\">\n"
+        "<project ref=\"r\">\n<title xmlns=\"\">t</title><unit>321322-AGRI</unit>"
+        "<year>2031</year><category>new</category>\n<budget>1.00</budget>"
+        "<funding>fiscal</funding><construction mode=\"centralized\"/>"
+        "</project>\n</batch>\n";
+    seen_t s = {0};
+    batch_parser_t *p;
+    assert_int_equal(run(doc, 64, &s, 100, &p), BATCH_PARSE_INVALID);
+    assert_int_equal(s.n, 0);
+    batch_parser_free(p);
+}
+
 static void test_too_many_records(void **state)
 {
     (void)state;
@@ -334,6 +384,8 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_wrong_root_is_invalid),
         cmocka_unit_test(test_document_without_namespace_is_adopted),
+        cmocka_unit_test(test_record_over_its_bound),
+        cmocka_unit_test(test_inner_empty_namespace_is_not_adopted),
         cmocka_unit_test(test_too_many_records),
         cmocka_unit_test(test_head_refused_at_second_record),
         cmocka_unit_test(test_handler_stops),
