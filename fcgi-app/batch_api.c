@@ -270,7 +270,7 @@ static int batch_write(void *ctx, const char *buf, int len)
  * its own: the summary, then every code in record order, streamed as the
  * rows come (a result can hold a million codes). */
 static int send_result(request_t *req, response_t *res, const char *region, const char *id,
-                       int status)
+                       int status, int replay)
 {
     db_t *db = req->app->db;
     db_status_t st;
@@ -312,8 +312,13 @@ static int send_result(request_t *req, response_t *res, const char *region, cons
         app_db_problem(req, res, db_fail(db, "batch codes", NULL));
         goto done;
     }
-    if (request_stream_head(req, res, status, "application/xml") < 0)
+    if (replay)
+        response_header(res, "Idempotent-Replayed", "true");
+    if (request_stream_head(req, res, status, "application/xml") < 0) {
+        if (!res->streamed)
+            problem_simple(req->arena, res, 500, "the result could not be written", NULL);
         goto drain;
+    }
     xml_out_t *x = xml_out_stream(req->arena, "batchResult", ITPM_NS, batch_write, req);
     static const char *const names[] = {NULL,      "region",  "id",     "kind",      "submitted",
                                         "records", "created", "sha256", "submitter", "received"};
@@ -631,8 +636,7 @@ int handle_batch_submit(request_t *req, response_t *res)
         }
         /* The first result as it was answered, 201 included: a sender
          * retrying after a lost answer cannot tell, and need not. */
-        response_header(res, "Idempotent-Replayed", "true");
-        send_result(req, res, c.head.region, c.head.id, 201);
+        send_result(req, res, c.head.region, c.head.id, 201, 1);
         goto done;
     }
     batch_parse_status_t ps = batch_parser_finish(c.parser);
@@ -651,7 +655,7 @@ int handle_batch_submit(request_t *req, response_t *res)
     log_info("rid=%s batch %s/%s: %ld records, %lld bytes in %lld ms (%.0f records/s)",
              req->request_id, c.head.region, c.head.id, records, bytes, (long long)ms,
              ms > 0 ? (double)records * 1000.0 / (double)ms : (double)records);
-    send_result(req, res, c.head.region, c.head.id, 201);
+    send_result(req, res, c.head.region, c.head.id, 201, 0);
 done:
     if (c.used_db) {
         abandon(&c);
@@ -665,7 +669,7 @@ done:
 int handle_batch_get(request_t *req, response_t *res)
 {
     const char *region = request_query(req, "region");
-    return send_result(req, res, region, req->params[0], 200);
+    return send_result(req, res, region, req->params[0], 200, 0);
 }
 
 int handle_batch_list(request_t *req, response_t *res)

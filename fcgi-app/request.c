@@ -308,11 +308,14 @@ int request_stream_head(request_t *r, response_t *res, int status, const char *c
                       res->headers[i].value);
     if (n > 0 && (size_t)n < sizeof head)
         n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
+    if (n < 0 || (size_t)n >= sizeof head) {
+        /* Nothing sent: the caller's answer can still be a problem. */
+        log_error("rid=%s response head longer than %zu bytes", r->request_id, sizeof head);
+        return -1;
+    }
     res->status = status;
     res->content_type = content_type;
     res->streamed = 1;
-    if (n < 0 || (size_t)n >= sizeof head)
-        return -1;
     return request_write(r, head, (size_t)n);
 }
 
