@@ -18,9 +18,10 @@ static const db_stmt_t stmt_attempt = {
     "SELECT wait, attempt, set_config('synchronous_commit', 'off', true)"
     " FROM login_attempt($1, $2, $3::int, $4::int, $5::int)",
     5, 0};
-static const db_stmt_t stmt_attempt_cancel = {
-    "login_attempt_cancel",
-    "SELECT login_attempt_cancel($1::bigint), set_config('synchronous_commit', 'off', true)", 1, 0};
+static const db_stmt_t stmt_attempt_cancel = {"login_attempt_cancel",
+                                              "SELECT login_attempt_cancel($1::bigint, $2, $3),"
+                                              " set_config('synchronous_commit', 'off', true)",
+                                              3, 0};
 static const db_stmt_t stmt_failed = {"login_attempt_failed",
                                       "SELECT login_attempt_failed($1, $2, $3, $4)", 4, 0};
 static const db_stmt_t stmt_open = {
@@ -67,9 +68,9 @@ static void record_failure(request_t *req, const char *username, const char *rea
 
 /* An attempt the login that did not fail gives back to the throttle: a
  * success, or a directory that could not be asked. */
-static void cancel_attempt(request_t *req, const char *attempt)
+static void cancel_attempt(request_t *req, const char *attempt, const char *username)
 {
-    const char *values[] = {attempt};
+    const char *values[] = {attempt, username, req->remote_addr};
     db_status_t status;
     if (db_query(req->app->db, req->arena, &stmt_attempt_cancel, values, &status) == NULL)
         log_error("rid=%s login attempt %s not given back", req->request_id, attempt);
@@ -216,7 +217,7 @@ int handle_session_login(request_t *req, response_t *res)
     const char *reason = "";
     dir_status_t st = ldap_dir_login(req->app->dir, req->arena, username, password, &user, &reason);
     if (st == DIR_OK || st == DIR_UNAVAILABLE)
-        cancel_attempt(req, attempt);
+        cancel_attempt(req, attempt, username);
     switch (st) {
     case DIR_OK:
         return open_session(req, res, &user, "ldap");
@@ -243,6 +244,11 @@ int handle_session_sso(request_t *req, response_t *res)
 {
     if (!auth_origin_ok(req)) {
         problem_simple(req->arena, res, 403, "cross-origin request refused", NULL);
+        return -1;
+    }
+    /* Not the caller's failure, and not counted against its address. */
+    if (auth_jwks() == NULL) {
+        problem_simple(req->arena, res, 503, "single sign-on is not configured here", NULL);
         return -1;
     }
     if (request_require_type(req, res, xml_types) < 0 || request_read_body(req, res) < 0)
@@ -272,7 +278,7 @@ int handle_session_sso(request_t *req, response_t *res)
         problem_simple(req->arena, res, 401, "the token is not valid", NULL);
         return -1;
     }
-    cancel_attempt(req, attempt);
+    cancel_attempt(req, attempt, key);
     return open_session(req, res, &user, "sso");
 }
 

@@ -28,8 +28,8 @@ BEGIN
     wait := 0;
     -- Always the account's lock first, then the address's: no two callers
     -- can each hold one the other waits for.
-    PERFORM pg_advisory_xact_lock(7305003, hashtext(v_user));
-    PERFORM pg_advisory_xact_lock(7305004, hashtext(p_addr));
+    PERFORM pg_advisory_xact_lock(7305005, hashtext(v_user));
+    PERFORM pg_advisory_xact_lock(7305006, hashtext(p_addr));
     SELECT count(*), max(at) INTO v_count, v_last FROM login_failures
      WHERE username = v_user AND at > v_since;
     IF v_count >= p_user_limit THEN
@@ -45,16 +45,22 @@ BEGIN
     IF wait = 0 THEN
         INSERT INTO login_failures (username, client_addr) VALUES (v_user, p_addr)
         RETURNING id INTO attempt;
-        DELETE FROM login_failures WHERE at < now() - interval '2 days';
+        -- Old rows go a few at a time, skipping any another login is
+        -- deleting: no caller waits on another's clean-up.
+        DELETE FROM login_failures
+         WHERE id IN (SELECT id FROM login_failures WHERE at < now() - interval '2 days'
+                       ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED);
     END IF;
 END
 $$;
 
 -- The attempt was not a failure: the login succeeded, or the directory
--- could not be asked.
-CREATE FUNCTION login_attempt_cancel(p_attempt bigint)
+-- could not be asked. Only the caller's own, recent attempt.
+CREATE FUNCTION login_attempt_cancel(p_attempt bigint, p_user text, p_addr text)
 RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    DELETE FROM login_failures WHERE id = p_attempt
+    DELETE FROM login_failures
+     WHERE id = p_attempt AND username = lower(left(p_user, 256)) AND client_addr = p_addr
+       AND at > now() - interval '10 minutes'
 $$;
 
 -- The attempt failed: it stays counted, and the audit trail says why.
@@ -67,8 +73,8 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION login_attempt(text, text, integer, integer, integer),
-                       login_attempt_cancel(bigint),
+                       login_attempt_cancel(bigint, text, text),
                        login_attempt_failed(text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION login_attempt(text, text, integer, integer, integer),
-                          login_attempt_cancel(bigint),
+                          login_attempt_cancel(bigint, text, text),
                           login_attempt_failed(text, text, text, text) TO itpm_app;

@@ -5,7 +5,7 @@ anyone in and reach slapd escaped; ambiguous and role-less accounts are
 refused.
 
 The shared stack throttles at 50 failures per address in 15 minutes and all
-tests come from 127.0.0.1: this file fails 13 logins there (no other file
+tests come from 127.0.0.1: this file fails at most 13 logins there (no other file
 fails any), so the suite can run three times on one stack within 15 minutes."""
 
 import re
