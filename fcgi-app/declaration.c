@@ -52,7 +52,7 @@ static size_t space_at(const unsigned char *s)
     if (s[0] == 0xe1 && s[1] == 0x9a && s[2] == 0x80) /* U+1680 */
         return 3;
     if (s[0] == 0xe2 && s[1] == 0x80 &&
-        (s[2] <= 0x8a || s[2] == 0xa8 || s[2] == 0xa9 ||
+        ((s[2] >= 0x80 && s[2] <= 0x8a) || s[2] == 0xa8 || s[2] == 0xa9 ||
          s[2] == 0xaf)) /* U+2000-200A, 2028, 2029, 202F */
         return 3;
     if (s[0] == 0xe2 && s[1] == 0x81 && s[2] == 0x9f) /* U+205F */

@@ -28,7 +28,8 @@ typedef struct {
  * codes) are refused with one error each in err; returns 0 or -1. */
 int declaration_read(arena_t *a, xmlNodePtr node, declaration_t *d, problem_error_t *err);
 /* Whether s (UTF-8) is NULL or white space only, Unicode's included (the
- * ideographic space U+3000, no-break spaces): the database's itpm_blank(). */
+ * ideographic space U+3000, no-break spaces): at least as strict as the
+ * database's itpm_blank(), so nothing accepted here is blank there. */
 int text_blank(const char *s);
 /* A PostgreSQL text[] literal of n strings. */
 char *pg_text_array(arena_t *a, const char *const *items, size_t n);

@@ -137,7 +137,9 @@ CREATE FUNCTION project_changes(p projects, p_title text, p_category text, p_cla
                                 p_urgent_reason text, p_budget_fen bigint, p_funding text,
                                 p_mode text, p_exemption text, p_start date, p_end date,
                                 p_contact_name text, p_contact_phone text, p_contact_email text,
-                                p_summary text, p_res_code text[])
+                                p_summary text, p_res_code text[], p_res_name text[],
+                                p_res_source text[], p_res_share text[], p_res_frequency text[],
+                                p_res_aggregated boolean[])
 RETURNS text LANGUAGE sql STABLE AS $$
     SELECT nullif(concat_ws('; ',
         CASE WHEN p.title IS DISTINCT FROM p_title
@@ -176,14 +178,24 @@ RETURNS text LANGUAGE sql STABLE AS $$
              THEN 'contact changed' END,
         CASE WHEN p.summary IS DISTINCT FROM coalesce(p_summary, '')
              THEN 'summary changed' END,
-        CASE WHEN (SELECT coalesce(array_agg(d.code ORDER BY d.code), '{}') FROM data_resources d
-                    WHERE d.project_id = p.id)
-                  IS DISTINCT FROM (SELECT coalesce(array_agg(c ORDER BY c), '{}')
-                                      FROM unnest(p_res_code) c)
-             THEN 'data_resources: ' || (SELECT count(*) FROM data_resources d
-                                          WHERE d.project_id = p.id)
+        -- The resources as 009 keeps their text on the project, every field.
+        CASE WHEN p.resources IS DISTINCT FROM
+                  (SELECT string_agg(data_resource_record(r.c, r.n, r.s, r.sh, r.f, r.a), chr(30)
+                                     ORDER BY r.c COLLATE "C")
+                     FROM unnest(p_res_code, p_res_name, p_res_source, p_res_share,
+                                 p_res_frequency, p_res_aggregated) AS r (c, n, s, sh, f, a))
+             THEN 'data_resources changed: ' || (SELECT count(*) FROM data_resources d
+                                                  WHERE d.project_id = p.id)
                   || ' -> ' || coalesce(cardinality(p_res_code), 0) END), '')
 $$;
+REVOKE ALL ON FUNCTION project_changes(projects, text, text, boolean, boolean, boolean, boolean,
+                                       boolean, boolean, boolean, text, bigint, text, text, text,
+                                       date, date, text, text, text, text, text[], text[], text[],
+                                       text[], text[], boolean[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION project_changes(projects, text, text, boolean, boolean, boolean,
+                                          boolean, boolean, boolean, boolean, text, bigint, text,
+                                          text, text, date, date, text, text, text, text, text[],
+                                          text[], text[], text[], text[], boolean[]) TO itpm_app;
 
 CREATE OR REPLACE FUNCTION project_update(p_code text, p_version integer, p_title text, p_year integer,
                                p_category text, p_classified boolean, p_soe boolean,
@@ -230,7 +242,9 @@ BEGIN
     v_changes := project_changes(p, p_title, p_category, p_classified, p_soe, p_public, p_cross,
                                  p_vertical, p_key, p_urgent, p_urgent_reason, p_budget_fen,
                                  p_funding, p_mode, p_exemption, p_start, p_end, p_contact_name,
-                                 p_contact_phone, p_contact_email, p_summary, p_res_code);
+                                 p_contact_phone, p_contact_email, p_summary, p_res_code,
+                                 p_res_name, p_res_source, p_res_share, p_res_frequency,
+                                 p_res_aggregated);
     UPDATE projects AS t SET title = p_title, category = p_category::project_category,
            classified = p_classified, soe = p_soe, public_institution = p_public,
            cross_department = p_cross, vertical = p_vertical, key_project = p_key,

@@ -495,5 +495,14 @@ def test_update_audit_record_says_what_changed(users):
     assert summary.startswith(f'version {p.version} -> {p.version + 1}'), summary
     assert 'title: 审计摘要测试 -> 审计摘要测试（修订）' in summary, summary
     assert 'budget_fen: 30000000 -> 28000000' in summary, summary
-    assert 'data_resources: 0 -> 1' in summary, summary
+    assert 'data_resources changed: 0 -> 1' in summary, summary
     assert 'category' not in summary and 'funding' not in summary, summary
+    # A resource's other fields count too; what is left alone is not named.
+    body = L.declaration(title='审计摘要测试（修订）', budget='280000.00',
+                         resources=[('PSB-AUD-01', '审计测试数据（更名）')])
+    r = sub.put_xml(L.path(p.code), body, headers={'If-Match': f'"{p.version + 1}"'})
+    assert r.status_code == 200, describe(r)
+    summary = [x for x in L.audit(users['auditor1'], p.code) if x['action'] == 'update'][-1][
+        'summary']
+    assert summary == f'version {p.version + 1} -> {p.version + 2}; data_resources changed: 1 -> 1', \
+        summary
