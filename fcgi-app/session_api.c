@@ -24,11 +24,15 @@ static const db_stmt_t stmt_attempt_cancel = {"login_attempt_cancel",
                                               3, 0};
 static const db_stmt_t stmt_failed = {"login_attempt_failed",
                                       "SELECT login_attempt_failed($1, $2, $3, $4)", 4, 0};
-static const db_stmt_t stmt_open = {
-    "session_open",
-    "SELECT to_char(session_open($1::bytea, $2, $3, $4, $5, $6, $7::text[], $8::boolean, $9, $10,"
-    " $11, $12::int, $13::int, $14::bytea) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-    14, 0};
+#define SESSION_OPEN_SQL(extra)                                                                    \
+    "SELECT to_char(session_open($1::bytea, $2, $3, $4, $5, $6, $7::text[], $8::boolean, $9, $10," \
+    " $11, $12::int, $13::int, $14::bytea) AT TIME ZONE 'UTC', "                                   \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')" extra
+static const db_stmt_t stmt_open = {"session_open", SESSION_OPEN_SQL(""), 14, 0};
+/* The same after a login, which gives its attempt back to the throttle in
+ * the session's own transaction: one round trip and one commit less. */
+static const db_stmt_t stmt_open_login = {
+    "session_open_login", SESSION_OPEN_SQL(", login_attempt_cancel($15::bigint, $16, $17)"), 17, 0};
 static const db_stmt_t stmt_close = {
     "session_close", "SELECT session_close($1::bytea, $2, $3)", 3, 0};
 
@@ -108,8 +112,10 @@ static char *pg_roles(arena_t *a, unsigned roles)
     return arena_printf(a, "{%s}", roles_format(a, roles));
 }
 
-/* Opens the session, sets the cookie and answers with the session. */
-static int open_session(request_t *req, response_t *res, user_t *user, const char *source)
+/* Opens the session, sets the cookie and answers with the session; gives
+ * a login's attempt (of the throttle's key) back, when there is one. */
+static int open_session(request_t *req, response_t *res, user_t *user, const char *source,
+                        const char *attempt, const char *key)
 {
     char token[TOKEN_CHARS + 1], csrf[TOKEN_CHARS + 1];
     if (auth_token_new(token, sizeof token) < 0 || auth_token_new(csrf, sizeof csrf) < 0) {
@@ -134,9 +140,13 @@ static int open_session(request_t *req, response_t *res, user_t *user, const cha
                             req->request_id,
                             idle,
                             absolute,
-                            old ? auth_token_hash(req->arena, old) : NULL};
+                            old ? auth_token_hash(req->arena, old) : NULL,
+                            attempt,
+                            key,
+                            req->remote_addr};
     db_status_t status;
-    PGresult *rs = db_query(req->app->db, req->arena, &stmt_open, values, &status);
+    PGresult *rs = db_query(req->app->db, req->arena, attempt ? &stmt_open_login : &stmt_open,
+                            values, &status);
     if (rs == NULL) {
         app_db_problem(req, res, status);
         return -1;
@@ -216,11 +226,11 @@ int handle_session_login(request_t *req, response_t *res)
     user_t user;
     const char *reason = "";
     dir_status_t st = ldap_dir_login(req->app->dir, req->arena, username, password, &user, &reason);
-    if (st == DIR_OK || st == DIR_UNAVAILABLE)
+    if (st == DIR_UNAVAILABLE)
         cancel_attempt(req, attempt, username);
     switch (st) {
     case DIR_OK:
-        return open_session(req, res, &user, "ldap");
+        return open_session(req, res, &user, "ldap", attempt, username);
     case DIR_UNAVAILABLE:
         log_error("rid=%s directory login unavailable: %s", req->request_id, reason);
         response_header(res, "Retry-After", "5");
@@ -278,8 +288,7 @@ int handle_session_sso(request_t *req, response_t *res)
         problem_simple(req->arena, res, 401, "the token is not valid", NULL);
         return -1;
     }
-    cancel_attempt(req, attempt, key);
-    return open_session(req, res, &user, "sso");
+    return open_session(req, res, &user, "sso", attempt, key);
 }
 
 int handle_session_get(request_t *req, response_t *res)

@@ -80,6 +80,18 @@ def test_each_demo_user_gets_exactly_their_roles_unit_and_region(env, session, u
     assert again['expires'] <= doc['expires'], (doc, again)
 
 
+def test_a_successful_login_leaves_no_failure_counted(env, session):
+    """An attempt is counted before the directory is asked (so that
+    guesses sent at once cannot all pass the throttle) and given back by
+    the login that succeeds: successful logins never lock anyone out."""
+    def counted():
+        return int(h.psql(env, "SELECT count(*) FROM login_failures WHERE username = 'cdo_psb'"))
+    before = counted()
+    for _ in range(7):
+        h.session_doc(h.login(session, 'cdo_psb', h.demo_password(env)))
+    assert counted() == before
+
+
 def test_form_encoded_login_is_415(env, session, problem):
     """SPEC section 5: request bodies are XML; a form (what a plain HTML form
     or requests' data={...} sends) is the wrong content type, and logs no
