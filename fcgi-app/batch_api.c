@@ -13,8 +13,8 @@
 
 #include <libpq-fe.h>
 #include <openssl/evp.h>
-#include <stdio.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -131,51 +131,53 @@ static batch_parser_t *active;
 /* Namespace declarations a root may carry beside the one it is given. */
 #define ROOT_NS_MAX 16
 
+/* Whether an element's declarations include a default namespace (even
+ * xmlns=""). */
+static int declares_default(int nb_ns, const xmlChar **ns)
+{
+    for (int i = 0; i < nb_ns; i++)
+        if (ns[2 * i] == NULL)
+            return 1;
+    return 0;
+}
+
+/* The namespace the validator and the tree are given for an element. */
+static const xmlChar *adopted(const batch_parser_t *p, const xmlChar *uri)
+{
+    return p->adopt && p->unadopted == 0 && uri == NULL ? (const xmlChar *)ITPM_NS : uri;
+}
+
 static void front_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
                         const xmlChar *uri, int nb_ns, const xmlChar **ns, int nattr,
                         int ndefaulted, const xmlChar **attrs)
 {
     batch_parser_t *p = active;
     const xmlChar *decls[2 * (ROOT_NS_MAX + 1)];
-    if (p->depth == 0 && uri == NULL && nb_ns <= ROOT_NS_MAX) {
+    if (p->depth == 0 && uri == NULL && nb_ns <= ROOT_NS_MAX && !declares_default(nb_ns, ns)) {
         /* A root with no namespace and no default namespace of its own
          * (xmlns="" keeps it out): every element without one is the API's,
          * and the root declares it, so the tree finds it too. */
-        int declares_default = 0;
-        for (int i = 0; i < nb_ns; i++) {
-            declares_default = declares_default || ns[2 * i] == NULL;
-            decls[2 * i] = ns[2 * i];
-            decls[2 * i + 1] = ns[2 * i + 1];
-        }
-        if (!declares_default) {
-            p->adopt = 1;
-            decls[2 * nb_ns] = NULL;
-            decls[2 * nb_ns + 1] = (const xmlChar *)ITPM_NS;
-            nb_ns++;
-            ns = decls;
-        }
+        p->adopt = 1;
+        for (int i = 0; i < 2 * nb_ns; i++)
+            decls[i] = ns[i];
+        decls[2 * nb_ns] = NULL;
+        decls[2 * nb_ns + 1] = (const xmlChar *)ITPM_NS;
+        nb_ns++;
+        ns = decls;
+    } else if (p->adopt && p->unadopted == 0 && declares_default(nb_ns, ns)) {
+        /* A default namespace of its own (xmlns="", say): the tree binds
+         * this element and its unqualified descendants to it, so the
+         * validator must see them as they are. */
+        p->unadopted = p->depth + 1;
     }
-    if (p->adopt && p->depth > 0 && p->unadopted == 0)
-        for (int i = 0; i < nb_ns; i++)
-            if (ns[2 * i] == NULL) {
-                /* A default namespace of its own (xmlns="", say): the tree
-                 * binds this element and its unqualified descendants to it,
-                 * so the validator must see them as they are. */
-                p->unadopted = p->depth + 1;
-                break;
-            }
-    if (p->adopt && p->unadopted == 0 && uri == NULL)
-        uri = (const xmlChar *)ITPM_NS;
-    p->plug_start(ctx, localname, prefix, uri, nb_ns, ns, nattr, ndefaulted, attrs);
+    p->plug_start(ctx, localname, prefix, adopted(p, uri), nb_ns, ns, nattr, ndefaulted, attrs);
 }
 
 static void front_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
                       const xmlChar *uri)
 {
     batch_parser_t *p = active;
-    if (p->adopt && p->unadopted == 0 && uri == NULL)
-        uri = (const xmlChar *)ITPM_NS;
-    p->plug_end(ctx, localname, prefix, uri);
+    p->plug_end(ctx, localname, prefix, adopted(p, uri));
     if (p->unadopted == p->depth + 1)
         p->unadopted = 0;
 }

@@ -298,21 +298,38 @@ static int put(FCGX_Stream *out, const char *s, size_t n)
     return 0;
 }
 
+/* The FastCGI head of an answer into head: status, request id, content
+ * type (when there is one), length (when known: length >= 0), res's own
+ * headers and the blank line. Its length, or -1 when it does not fit. */
+static int format_head(const request_t *r, const response_t *res, int status,
+                       const char *content_type, long long length, char *head, size_t size)
+{
+    int n = snprintf(head, size, "Status: %d %s\r\nX-Request-Id: %s\r\n", status,
+                     http_reason(status), r->request_id);
+    if (content_type != NULL && n > 0 && (size_t)n < size)
+        n += snprintf(head + n, size - (size_t)n, "Content-Type: %s\r\n", content_type);
+    if (length >= 0 && n > 0 && (size_t)n < size)
+        n += snprintf(head + n, size - (size_t)n, "Content-Length: %lld\r\n", length);
+    for (int i = 0; i < res->nheaders && n > 0 && (size_t)n < size; i++)
+        n += snprintf(head + n, size - (size_t)n, "%s: %s\r\n", res->headers[i].name,
+                      res->headers[i].value);
+    if (n > 0 && (size_t)n < size)
+        n += snprintf(head + n, size - (size_t)n, "\r\n");
+    if (n < 0 || (size_t)n >= size) {
+        log_error("rid=%s response head longer than %zu bytes", r->request_id, size);
+        return -1;
+    }
+    return n;
+}
+
 int request_stream_head(request_t *r, response_t *res, int status, const char *content_type)
 {
     char head[4096];
-    int n = snprintf(head, sizeof head, "Status: %d %s\r\nX-Request-Id: %s\r\nContent-Type: %s\r\n",
-                     status, http_reason(status), r->request_id, content_type);
-    for (int i = 0; i < res->nheaders && n > 0 && (size_t)n < sizeof head; i++)
-        n += snprintf(head + n, sizeof head - (size_t)n, "%s: %s\r\n", res->headers[i].name,
-                      res->headers[i].value);
-    if (n > 0 && (size_t)n < sizeof head)
-        n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
-    if (n < 0 || (size_t)n >= sizeof head) {
-        /* Nothing sent: the caller's answer can still be a problem. */
-        log_error("rid=%s response head longer than %zu bytes", r->request_id, sizeof head);
+    int n = format_head(r, res, status, content_type, -1, head, sizeof head);
+    /* Nothing sent when it does not fit: the caller's answer can still be a
+     * problem. */
+    if (n < 0)
         return -1;
-    }
     res->status = status;
     res->content_type = content_type;
     res->streamed = 1;
@@ -329,21 +346,10 @@ int request_send(request_t *r, FCGX_Stream *out, const response_t *res)
     if (res->streamed)
         return 0;
     char head[4096];
-    int n = snprintf(head, sizeof head, "Status: %d %s\r\nX-Request-Id: %s\r\n", res->status,
-                     http_reason(res->status), r->request_id);
-    if (res->content_type != NULL && n > 0 && (size_t)n < sizeof head)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Type: %s\r\n", res->content_type);
-    if (n > 0 && (size_t)n < sizeof head)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %zu\r\n", res->body_len);
-    for (int i = 0; i < res->nheaders && n > 0 && (size_t)n < sizeof head; i++)
-        n += snprintf(head + n, sizeof head - (size_t)n, "%s: %s\r\n", res->headers[i].name,
-                      res->headers[i].value);
-    if (n < 0 || (size_t)n + 3 > sizeof head) {
-        log_error("response head too large");
+    int n = format_head(r, res, res->status, res->content_type, (long long)res->body_len, head,
+                        sizeof head);
+    if (n < 0)
         return -1;
-    }
-    memcpy(head + n, "\r\n", 3);
-    n += 2;
     int head_only = strcmp(r->method, "HEAD") == 0;
     /* No flush here: FCGX_Finish_r sends the buffered response and the end of
      * the request together. */

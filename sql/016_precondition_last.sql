@@ -141,52 +141,55 @@ CREATE FUNCTION project_changes(p projects, p_title text, p_category text, p_cla
                                 p_res_source text[], p_res_share text[], p_res_frequency text[],
                                 p_res_aggregated boolean[])
 RETURNS text LANGUAGE sql STABLE AS $$
-    SELECT nullif(concat_ws('; ',
-        CASE WHEN p.title IS DISTINCT FROM p_title
-             THEN 'title: ' || p.title || ' -> ' || p_title END,
-        CASE WHEN p.category::text IS DISTINCT FROM p_category
-             THEN 'category: ' || p.category || ' -> ' || p_category END,
-        CASE WHEN p.classified IS DISTINCT FROM p_classified
-             THEN 'classified: ' || p.classified || ' -> ' || p_classified END,
-        CASE WHEN p.soe IS DISTINCT FROM p_soe THEN 'soe: ' || p.soe || ' -> ' || p_soe END,
-        CASE WHEN p.public_institution IS DISTINCT FROM p_public
-             THEN 'public_institution: ' || p.public_institution || ' -> ' || p_public END,
-        CASE WHEN p.cross_department IS DISTINCT FROM p_cross
-             THEN 'cross_department: ' || p.cross_department || ' -> ' || p_cross END,
-        CASE WHEN p.vertical IS DISTINCT FROM p_vertical
-             THEN 'vertical: ' || p.vertical || ' -> ' || p_vertical END,
-        CASE WHEN p.key_project IS DISTINCT FROM p_key
-             THEN 'key: ' || p.key_project || ' -> ' || p_key END,
-        CASE WHEN p.urgent IS DISTINCT FROM p_urgent
-             THEN 'urgent: ' || p.urgent || ' -> ' || p_urgent END,
-        CASE WHEN p.urgent_reason IS DISTINCT FROM coalesce(p_urgent_reason, '')
-             THEN 'urgent_reason changed' END,
-        CASE WHEN p.budget_requested_fen IS DISTINCT FROM p_budget_fen
-             THEN 'budget_fen: ' || p.budget_requested_fen || ' -> ' || p_budget_fen END,
-        CASE WHEN p.funding IS DISTINCT FROM p_funding
-             THEN 'funding: ' || p.funding || ' -> ' || p_funding END,
-        CASE WHEN p.construction_mode IS DISTINCT FROM p_mode
-             THEN 'construction: ' || p.construction_mode || ' -> ' || p_mode END,
-        CASE WHEN p.exemption_reason IS DISTINCT FROM coalesce(p_exemption, '')
-             THEN 'exemption_reason changed' END,
-        CASE WHEN p.schedule_start IS DISTINCT FROM p_start OR p.schedule_end IS DISTINCT FROM p_end
-             THEN 'schedule: ' || coalesce(p.schedule_start || '..' || p.schedule_end, 'none')
-                  || ' -> ' || coalesce(p_start || '..' || p_end, 'none') END,
-        CASE WHEN (p.contact_name, p.contact_phone, p.contact_email) IS DISTINCT FROM
-                  (coalesce(p_contact_name, ''), coalesce(p_contact_phone, ''),
-                   coalesce(p_contact_email, ''))
-             THEN 'contact changed' END,
-        CASE WHEN p.summary IS DISTINCT FROM coalesce(p_summary, '')
-             THEN 'summary changed' END,
-        -- The resources as 009 keeps their text on the project, every field.
-        CASE WHEN p.resources IS DISTINCT FROM
-                  (SELECT string_agg(data_resource_record(r.c, r.n, r.s, r.sh, r.f, r.a), chr(30)
-                                     ORDER BY r.c COLLATE "C")
-                     FROM unnest(p_res_code, p_res_name, p_res_source, p_res_share,
-                                 p_res_frequency, p_res_aggregated) AS r (c, n, s, sh, f, a))
-             THEN 'data_resources changed: ' || (SELECT count(*) FROM data_resources d
-                                                  WHERE d.project_id = p.id)
-                  || ' -> ' || coalesce(cardinality(p_res_code), 0) END), '')
+    -- One row per field: whether it changed, and its values when they are
+    -- short enough to repeat (a label alone otherwise).
+    SELECT string_agg(c.label || coalesce(': ' || c.was || ' -> ' || c.now, ''), '; '
+                      ORDER BY c.ord)
+      FROM (VALUES
+        (1, 'title', p.title IS DISTINCT FROM p_title, p.title, p_title),
+        (2, 'category', p.category::text IS DISTINCT FROM p_category, p.category::text,
+         p_category),
+        (3, 'classified', p.classified IS DISTINCT FROM p_classified, p.classified::text,
+         p_classified::text),
+        (4, 'soe', p.soe IS DISTINCT FROM p_soe, p.soe::text, p_soe::text),
+        (5, 'public_institution', p.public_institution IS DISTINCT FROM p_public,
+         p.public_institution::text, p_public::text),
+        (6, 'cross_department', p.cross_department IS DISTINCT FROM p_cross,
+         p.cross_department::text, p_cross::text),
+        (7, 'vertical', p.vertical IS DISTINCT FROM p_vertical, p.vertical::text,
+         p_vertical::text),
+        (8, 'key', p.key_project IS DISTINCT FROM p_key, p.key_project::text, p_key::text),
+        (9, 'urgent', p.urgent IS DISTINCT FROM p_urgent, p.urgent::text, p_urgent::text),
+        (10, 'urgent_reason changed',
+         p.urgent_reason IS DISTINCT FROM coalesce(p_urgent_reason, ''), NULL, NULL),
+        (11, 'budget_fen', p.budget_requested_fen IS DISTINCT FROM p_budget_fen,
+         p.budget_requested_fen::text, p_budget_fen::text),
+        (12, 'funding', p.funding IS DISTINCT FROM p_funding, p.funding, p_funding),
+        (13, 'construction', p.construction_mode IS DISTINCT FROM p_mode, p.construction_mode,
+         p_mode),
+        (14, 'exemption_reason changed',
+         p.exemption_reason IS DISTINCT FROM coalesce(p_exemption, ''), NULL, NULL),
+        (15, 'schedule',
+         p.schedule_start IS DISTINCT FROM p_start OR p.schedule_end IS DISTINCT FROM p_end,
+         coalesce(p.schedule_start || '..' || p.schedule_end, 'none'),
+         coalesce(p_start || '..' || p_end, 'none')),
+        (16, 'contact changed',
+         (p.contact_name, p.contact_phone, p.contact_email) IS DISTINCT FROM
+         (coalesce(p_contact_name, ''), coalesce(p_contact_phone, ''),
+          coalesce(p_contact_email, '')), NULL, NULL),
+        (17, 'summary changed', p.summary IS DISTINCT FROM coalesce(p_summary, ''), NULL, NULL),
+        -- The resources as 009 keeps their text on the project, every
+        -- field compared; their counts shown.
+        (18, 'data_resources changed',
+         p.resources IS DISTINCT FROM
+         (SELECT string_agg(data_resource_record(r.c, r.n, r.s, r.sh, r.f, r.a), chr(30)
+                            ORDER BY r.c COLLATE "C")
+            FROM unnest(p_res_code, p_res_name, p_res_source, p_res_share, p_res_frequency,
+                        p_res_aggregated) AS r (c, n, s, sh, f, a)),
+         (SELECT count(*) FROM data_resources d WHERE d.project_id = p.id)::text,
+         coalesce(cardinality(p_res_code), 0)::text)
+      ) AS c (ord, label, changed, was, now)
+     WHERE c.changed
 $$;
 REVOKE ALL ON FUNCTION project_changes(projects, text, text, boolean, boolean, boolean, boolean,
                                        boolean, boolean, boolean, text, bigint, text, text, text,
