@@ -252,3 +252,17 @@ def test_token_used_before_is_refused_once_expired(private_stack, problem):
         h.wait_until(lambda: time.time() >= exp + 1, 10, 'the token expired', 0.1)
         for _ in range(8):
             problem(c.get(h.SESSION, headers=h.bearer(token)), 401)
+
+
+def test_exchange_without_sso_keys_is_503_and_counts_against_no_one(private_stack, problem):
+    """With no JWKS configured single sign-on is off: the exchange is 503
+    (the server's state, not the caller's failure) and no failed login is
+    counted against the address."""
+    env = private_stack('[sso]\njwks_file =\n')
+    token = h.sso_token(env)
+    with h.Client(env) as c:
+        for _ in range(3):
+            r = c.post('/api/v1/session/sso', data=f'<sso xmlns="urn:itpm:1"><token>{token}'
+                       '</token></sso>'.encode(), headers={'Content-Type': 'application/xml'})
+            problem(r, 503)
+    assert h.psql(env, 'SELECT count(*) FROM login_failures') == '0'

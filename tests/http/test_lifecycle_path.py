@@ -506,3 +506,22 @@ def test_update_audit_record_says_what_changed(users):
         'summary']
     assert summary == f'version {p.version + 1} -> {p.version + 2}; data_resources changed: 1 -> 1', \
         summary
+
+
+def test_drawn_experts_carry_the_id_their_score_is_put_to(users):
+    """Each drawn expert is listed with an id, and PUT …/experts/{id} with
+    that id records the expert's score."""
+    flow = L.Flow(users, budget='600000.00')
+    flow.to('prereview')
+    flow.draw_experts()
+    doc = L.experts_of(flow.rev, flow.code)
+    experts = doc.findall(N + 'expert')
+    assert experts and all(e.get('id') == e.get('user') for e in experts), \
+        [dict(e.attrib) for e in experts]
+    first = experts[0].get('id')
+    r = users[first].put_xml(L.path(flow.code, f'/experts/{first}'),
+                             f'<score xmlns="{L.NS}" value="77"/>'.encode())
+    assert r.status_code == 200, describe(r)
+    scored = {e.get('id'): e.get('score') for e in L.experts_of(flow.rev, flow.code)
+              .findall(N + 'expert')}
+    assert scored[first] == '77', scored
