@@ -1,12 +1,12 @@
 /* itpmd: command line, start-up checks made before forking, then the pool. */
-#include "auth.h"
-#include "conf.h"
-#include "jwt.h"
-#include "listener.h"
-#include "log.h"
-#include "migrate.h"
-#include "pool.h"
-#include "xml_in.h"
+#include "auth/auth.h"
+#include "core/conf.h"
+#include "auth/jwt.h"
+#include "pool/listener.h"
+#include "core/log.h"
+#include "db/migrate.h"
+#include "pool/pool.h"
+#include "xml/xml_in.h"
 
 #include <errno.h>
 #include <fcntl.h>

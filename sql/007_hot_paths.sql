@@ -24,7 +24,7 @@ LANGUAGE sql STABLE AS $$
                       FROM (SELECT string_to_array(coalesce(p_roles, ''), ',') AS roles) v) r) s
 $$;
 
--- The statement itpmd prepares (fcgi-app/db.c) is this function's body; the
+-- The statement itpmd prepares (fcgi-app/db/db.c) is this function's body; the
 -- function is there for psql, the tests and the batch path.
 DROP FUNCTION itpm_set_context(text, text, text, text, boolean);
 CREATE FUNCTION itpm_set_context(p_user text, p_unit text, p_region text, p_roles text,

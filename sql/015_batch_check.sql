@@ -2,7 +2,7 @@
 -- the staged records and answers the failures, writing nothing;
 -- batch_apply() calls it and writes the batch when it answers none. A batch
 -- the schema refuses in part has its other records checked by
--- batch_check() alone (fcgi-app/batch_api.c), so that one answer lists every
+-- batch_check() alone (fcgi-app/api/batch_api.c), so that one answer lists every
 -- invalid record without the batch's projects, serials and audit record
 -- being written and rolled back (and their locks held meanwhile). The
 -- checks and the writes are those of 009, unchanged.

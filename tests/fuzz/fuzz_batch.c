@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "arena.h"
-#include "batch_parse.h"
-#include "declaration.h"
-#include "xml_in.h"
+#include "core/arena.h"
+#include "xml/batch_parse.h"
+#include "domain/declaration.h"
+#include "xml/xml_in.h"
 
 #ifndef ITPM_SOURCE_DIR
 #error "ITPM_SOURCE_DIR must name the repository root"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jwt.h"
+#include "auth/jwt.h"
 
 #ifndef ITPM_SOURCE_DIR
 #error "ITPM_SOURCE_DIR must name the repository root"

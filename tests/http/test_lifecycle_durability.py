@@ -1,7 +1,7 @@
 """Durability: a write the API has answered (transitions, a declaration)
 survives a crash of the database server. Writes commit without waiting for
 their WAL flush (the audit chain's lock is released sooner) and the daemon
-answers only after a second, small transaction has flushed the WAL past them (fcgi-app/db.c); without that
+answers only after a second, small transaction has flushed the WAL past them (fcgi-app/db/db.c); without that
 flush the last writes before a crash would be gone after recovery."""
 
 import os

@@ -1,7 +1,7 @@
 /* Unit tests for arena.c: alignment, chunks larger than the chunk size,
  * cleanups at reset (newest first), the string helpers, and that a reset
  * gives every chunk but the first back. */
-#include "arena.h"
+#include "core/arena.h"
 
 #include <setjmp.h>
 #include <signal.h>

@@ -4,8 +4,8 @@
  * refusals (DOCTYPE, depth, entity references, too many records), another
  * root (invalid), a document without a namespace (read as the API's), and
  * a handler that stops the reading. */
-#include "batch_parse.h"
-#include "xml_in.h"
+#include "xml/batch_parse.h"
+#include "xml/xml_in.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /* Unit tests for conf.c: the defaults, every value type and its bounds, and
  * that each refusal names "<file>:<line>" precisely. The sanitizer build
  * checks that no path leaks. */
-#include "conf.h"
+#include "core/conf.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

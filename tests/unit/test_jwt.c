@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "jwt.h"
+#include "auth/jwt.h"
 
 #ifndef ITPM_SOURCE_DIR
 #error "ITPM_SOURCE_DIR must name the repository root"

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "ldap_auth.h"
+#include "auth/ldap_auth.h"
 
 #define TMPL "(&(objectClass=inetOrgPerson)(uid=%s))"
 

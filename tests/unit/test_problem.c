@@ -1,7 +1,7 @@
 /* Unit tests for problem.c: golden documents byte for byte, the default
  * title, escaping of markup characters and non-ASCII text, and validity
  * against xsd/problem.xsd. */
-#include "problem.h"
+#include "http/problem.h"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>

@@ -1,7 +1,7 @@
 /* Unit tests for request.c: url_decode golden vectors, query and header
  * look-ups, and request_init from FastCGI parameter arrays (request id,
  * request line, Content-Length). */
-#include "request.h"
+#include "http/request.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /* Unit tests for router.c: literal and {param} matches, percent-decoding of
  * parameters, 404/405/400 outcomes with the Allow list, HEAD on GET routes,
  * odd paths (trailing slash, //, dot segments, huge paths) and dispatch. */
-#include "router.h"
+#include "http/router.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

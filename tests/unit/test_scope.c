@@ -2,7 +2,7 @@
  * sql/007_hot_paths.sql gives it (the policies read one or the other,
  * depending on who set the context), and exact matching of roles and
  * regions in their lists. */
-#include "scope.h"
+#include "auth/scope.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /* Unit tests for scoreboard.c: slot claim and release, per-class request
  * counters, histogram buckets, busy and live counts, and the Prometheus
  * text it renders (well-formed, cumulative buckets, -1 when it won't fit). */
-#include "scoreboard.h"
+#include "pool/scoreboard.h"
 
 #include <regex.h>
 #include <setjmp.h>

@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "arena.h"
-#include "xml_out.h"
+#include "core/arena.h"
+#include "xml/xml_out.h"
 
 #include <libxml/parser.h>
 #include <stdio.h>
