@@ -27,7 +27,9 @@ static const db_stmt_t stmt_thresholds = {
     0, 1};
 static const db_stmt_t stmt_experts = {
     "config_experts",
-    "SELECT user_id, name, unit, active, fields, cleared FROM expert_pool ORDER BY user_id", 0, 1};
+    "SELECT user_id, name, unit, active, array_to_string(fields, E'\\x1f'), cleared"
+    " FROM expert_pool ORDER BY user_id",
+    0, 1};
 static const db_stmt_t stmt_window_put = {
     "config_window_put", "SELECT config_window_put($1, $2::int, $3::date, $4::date, $5, $6)", 6,
     0};
@@ -108,19 +110,14 @@ int handle_config_experts_get(request_t *req, response_t *res)
         xml_out_attr(x, "unit", PQgetvalue(rs, i, 2));
         xml_out_attr(x, "active", PQgetvalue(rs, i, 3)[0] == 't' ? "true" : "false");
         xml_out_attr(x, "cleared", PQgetvalue(rs, i, 5)[0] == 't' ? "true" : "false");
-        /* fields is a text[] literal: {a,"b c"} */
+        /* The fields joined by U+001F, which no XML text can hold (a
+         * field may hold commas and quotes, a text[] literal quotes them). */
         const char *f = PQgetvalue(rs, i, 4);
-        if (f[0] == '{' && f[1] != '}') {
-            char *copy = arena_strdup(req->arena, f + 1);
-            copy[strlen(copy) - 1] = '\0';
-            for (char *tok = strtok(copy, ","); tok != NULL; tok = strtok(NULL, ",")) {
-                size_t n = strlen(tok);
-                if (n >= 2 && tok[0] == '"') {
-                    tok[n - 1] = '\0';
-                    tok++;
-                }
-                xml_out_text_elem(x, "field", tok);
-            }
+        while (*f != '\0') {
+            const char *end = strchr(f, '\x1f');
+            size_t n = end != NULL ? (size_t)(end - f) : strlen(f);
+            xml_out_text_elem(x, "field", arena_strndup(req->arena, f, n));
+            f += n + (end != NULL);
         }
         xml_out_end(x);
     }
@@ -230,6 +227,8 @@ int handle_config_thresholds_put(request_t *req, response_t *res)
         v[8] = req->request_id;
         if (atoi(v[2]) < 1 || atoi(v[4]) < 1)
             return bad_entry(req, res, e, "expert counts are at least 1");
+        if (atoi(v[4]) < atoi(v[2]))
+            return bad_entry(req, res, e, "jointExpertCount is below expertCount");
         values[i++] = v;
     }
     if (apply_entries(req, res, &stmt_threshold_put, values, n) < 0)

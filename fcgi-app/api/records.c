@@ -84,18 +84,57 @@ static int kind_valid(const char *kind)
     return 0;
 }
 
-/* A file name a user can be given back: printable, no path, bounded. */
+/* Characters that make a name read as another: C1 controls, zero-width
+ * and bidirectional formatting (U+202E turns "invoice\u202Efdp.exe" into
+ * "invoiceexe.pdf" on screen), the byte-order mark. */
+static int deceptive(int c)
+{
+    return (c >= 0x80 && c <= 0x9f) || c == 0x061c || (c >= 0x200b && c <= 0x200f) ||
+           (c >= 0x202a && c <= 0x202e) || (c >= 0x2060 && c <= 0x206f) || c == 0xfeff ||
+           (c >= 0xfff9 && c <= 0xfffb);
+}
+
+/* A file name a user can be given back: valid UTF-8, printable, not blank,
+ * no path, nothing that hides what it is, bounded. */
 static int filename_valid(const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || n > 255 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    if (n == 0 || n > 255 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || text_blank(name))
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '"')
+    for (size_t i = 0; i < n;) {
+        int len = (int)(n - i);
+        int c = xmlGetUTF8Char((const unsigned char *)name + i, &len);
+        if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '"' || deceptive(c))
             return 0;
+        i += (size_t)len;
     }
     return 1;
+}
+
+static size_t token_length(const char *s)
+{
+    size_t n = 0;
+    while (s[n] != '\0' && (isalnum((unsigned char)s[n]) || strchr("!#$%&'*+-.^_`|~", s[n])))
+        n++;
+    return n;
+}
+
+/* type/subtype, then parameters without control characters: what the
+ * download is served with again. */
+static int media_type_valid(const char *type)
+{
+    size_t t = token_length(type);
+    if (t == 0 || type[t] != '/')
+        return 0;
+    const char *sub = type + t + 1;
+    size_t st = token_length(sub);
+    if (st == 0)
+        return 0;
+    for (const char *p = sub + st; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return 0;
+    const char *rest = sub + st + strspn(sub + st, " \t");
+    return *rest == '\0' || *rest == ';';
 }
 
 static char *hex_of(arena_t *a, const unsigned char *bytes, size_t n, const char *prefix)
@@ -137,18 +176,24 @@ int handle_attachment_upload(request_t *req, response_t *res)
     }
     if (filename == NULL || !filename_valid(filename)) {
         problem_simple(req->arena, res, 422,
-                       "filename (in the query or Content-Disposition) is required: printable, "
-                       "without path, at most 255 bytes",
+                       "filename (in the query or Content-Disposition) is required: UTF-8, "
+                       "printable, not blank, without path or formatting characters, at most "
+                       "255 bytes",
                        NULL);
         return -1;
     }
     const char *type = req->content_type;
-    if (type == NULL || type[0] == '\0' || strlen(type) > 127) {
-        problem_simple(req->arena, res, 415, "send the file with its content type", NULL);
+    if (type == NULL || strlen(type) > 127 || !media_type_valid(type)) {
+        problem_simple(req->arena, res, 415,
+                       "send the file with its content type (type/subtype, RFC 9110)", NULL);
         return -1;
     }
     if (request_read_body(req, res) < 0)
         return -1;
+    if (req->body_len == 0) {
+        problem_simple(req->arena, res, 422, "the file is empty", NULL);
+        return -1;
+    }
     unsigned char md[SHA256_BYTES];
     if (digest_sha256(req->body, req->body_len, md) < 0) {
         problem_simple(req->arena, res, 500, "the file could not be hashed", NULL);
@@ -295,6 +340,8 @@ int handle_attachment_get(request_t *req, response_t *res)
         response_header(res, "Repr-Digest", arena_printf(req->arena, "sha-256=:%s:", b64));
     }
     response_header(res, "X-Content-SHA256", arena_strdup(req->arena, hex));
+    /* An attachment never changes: its hash is its validator. */
+    response_header(res, "ETag", arena_printf(req->arena, "\"%s\"", hex));
     response_body(res, 200, arena_strdup(req->arena, PQgetvalue(rs, 0, 0)), (const char *)bytes,
                   len);
     return 0;

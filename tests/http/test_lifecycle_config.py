@@ -212,3 +212,74 @@ def test_expert_counts_outside_what_a_threshold_holds_are_refused_422(stack, att
             f'expertMinMean="60" trialDays="90"/></thresholds>')
     L.problem(admin.put_xml('/api/v1/config/thresholds', body), 422)
     assert admin.get('/api/v1/config/thresholds').content == before
+
+
+def audit_summaries(auditor, obj, action):
+    r = auditor.get('/api/v1/audit', params={'object': obj, 'limit': 1000})
+    assert r.status_code == 200, describe(r)
+    return [rec.findtext(N + 'summary') for rec in r.doc.iter(N + 'record')
+            if rec.findtext(N + 'action') == action]
+
+
+def test_rule_changes_are_audited_before_and_after(stack):
+    """SPEC section 4: every audit record has a before/after summary. A
+    change of thresholds names each changed value before -> after (a county
+    without rules of its own starts from the city's, said so); a change of
+    an expert likewise; an expert's fields come back as they were put,
+    commas and quotes included."""
+    env, users = stack
+    admin, auditor = users['admin1'], users['auditor1']
+    put_thresholds(admin, '321300', expert_count=4)
+    last = audit_summaries(auditor, 'region:321300', 'config_thresholds')[-1]
+    assert last == 'expert_count 3 -> 4', last
+    put_thresholds(admin, '321322', joint_count=6, trial_days=30)
+    last = audit_summaries(auditor, 'region:321322', 'config_thresholds')[-1]
+    assert last == ('expert_count 4 -> 3, joint_expert_count 5 -> 6, trial_days 90 -> 30 '
+                    '(before: inherited from 321300)'), last
+
+    fields = ['a,b', '"q"', 'c\\d', '数据, 治理']
+    body = (f'<expertPool xmlns="{L.NS}"><expert user="expert-fields" name="X" '
+            f'unit="321300-PSB">' + ''.join(f'<field>{f.replace("&", "&amp;")}</field>'
+                                            for f in fields) + '</expert></expertPool>')
+    r = admin.put_xml('/api/v1/config/experts', body)
+    assert r.status_code == 200, describe(r)
+    for who in ('admin1', 'rev_city'):
+        r = users[who].get('/api/v1/config/experts')
+        assert r.status_code == 200, describe(r)
+        got = [e for e in r.doc.findall(N + 'expert') if e.get('user') == 'expert-fields']
+        assert [f.text for f in got[0].findall(N + 'field')] == fields, describe(r)
+    last = audit_summaries(auditor, 'expert:expert-fields', 'config_expert')[-1]
+    assert last.startswith('added: name=none -> X unit=none -> 321300-PSB'), last
+    r = admin.put_xml('/api/v1/config/experts', body.replace('321300-PSB', '321322-AGRI'))
+    assert r.status_code == 200, describe(r)
+    last = audit_summaries(auditor, 'expert:expert-fields', 'config_expert')[-1]
+    assert last == 'unit=321300-PSB -> 321322-AGRI', last
+
+
+@pytest.mark.parametrize('opens,closes', [('12030-01-01', '12030-03-31'),
+                                          ('2030-01-01Z', '2030-03-31Z'),
+                                          ('2030-01-01+08:00', '2030-03-31'),
+                                          ('-2030-01-01', '2030-03-31'),
+                                          ('2030-1-1', '2030-03-31')])
+def test_window_days_are_plain_calendar_days(users, opens, closes):
+    """A window's days are YYYY-MM-DD: five-digit or negative years and time
+    zones are refused by the schema (422), nothing stored."""
+    admin = users['admin1']
+    before = admin.get('/api/v1/config/windows').content
+    body = (f'<windows xmlns="{L.NS}"><window region="321300" year="2030" '
+            f'opens="{opens}" closes="{closes}"/></windows>')
+    L.problem(admin.put_xml('/api/v1/config/windows', body), 422)
+    assert admin.get('/api/v1/config/windows').content == before
+
+
+def test_large_projects_need_no_fewer_experts_than_mid_sized(users):
+    """jointExpertCount below expertCount would ask fewer experts of a
+    project over the joint amount than of a smaller one: 422, nothing
+    stored."""
+    admin = users['admin1']
+    before = admin.get('/api/v1/config/thresholds').content
+    body = (f'<thresholds xmlns="{L.NS}"><threshold region="321300" '
+            f'expertAmount="500000.00" expertCount="6" jointAmount="5000000.00" '
+            f'jointExpertCount="2" expertMinMean="60" trialDays="90"/></thresholds>')
+    L.problem(admin.put_xml('/api/v1/config/thresholds', body), 422)
+    assert admin.get('/api/v1/config/thresholds').content == before

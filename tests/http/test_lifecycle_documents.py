@@ -39,6 +39,8 @@ def invalid_declarations():
         ('unit_pattern', mutate('<unit>321300-PSB</unit>', '<unit>PSB</unit>'), '<unit>'),
         ('year_range', mutate(f'<year>{y}</year>', '<year>1999</year>'), '<year>'),
         ('date', mutate(f'start="{y}-03-01"', 'start="next spring"'), '<schedule'),
+        ('date_zone', mutate(f'start="{y}-03-01"', f'start="{y}-03-01+08:00"'), '<schedule'),
+        ('date_year_5', mutate(f'start="{y}-03-01"', f'start="1{y}-03-01"'), '<schedule'),
         ('unknown_element', mutate('<unit>321300-PSB</unit>',
                                    '<unit>321300-PSB</unit>\n  <secret>x</secret>'), '<secret>'),
         ('flag_value', mutate('classified="false"', 'classified="maybe"'), '<flags'),

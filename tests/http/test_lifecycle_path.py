@@ -261,6 +261,35 @@ def test_attachment_name_from_content_disposition(users):
     assert len(r.doc.findall(N + 'attachment')) == 2, describe(r)
 
 
+@pytest.mark.parametrize('name,data,ctype,status', [
+    ('empty.pdf', b'', 'application/pdf', 422),
+    # U+202E shows "invoice\u202Efdp.exe" as "invoiceexe.pdf".
+    ('invoice\u202efdp.exe', b'x', 'application/pdf', 422),
+    ('plan\u200b.pdf', b'x', 'application/pdf', 422),
+    ('c1\u0085.pdf', b'x', 'application/pdf', 422),
+    ('\u3000 ', b'x', 'application/pdf', 422),
+    ('plan.pdf', b'x', 'not a type', 415),
+    ('plan.pdf', b'x', 'application/', 415),
+    ('plan.pdf', b'x', 'application/pdf garbage', 415),
+])
+def test_attachment_refusals(users, name, data, ctype, status):
+    """An empty file is no material; a name that hides what it is (C1
+    controls, zero-width and bidirectional formatting) or is blank, and a
+    content type that is not type/subtype (it is served back as given) are
+    refused, and nothing is stored."""
+    sub = users['sub_psb']
+    p = L.create(sub, title='附件拒收测试')
+    r = sub.post(L.path(p.code, '/attachments'),
+                 params={'kind': 'security_plan', 'filename': name},
+                 data=data, headers={'Content-Type': ctype})
+    L.problem(r, status)
+    r = sub.get(L.path(p.code, '/attachments'))
+    assert r.doc.findall(N + 'attachment') == [], describe(r)
+    # A content type with parameters is one.
+    doc = L.attach(sub, p.code, 'security_plan', content_type='text/plain; charset=utf-8')
+    assert doc.get('contentType') == 'text/plain; charset=utf-8'
+
+
 def test_attachments_round_trip(users):
     """Uploads keep kind, file name, content type and SHA-256; the bytes
     come back unchanged; the list shows every upload."""
@@ -269,7 +298,7 @@ def test_attachments_round_trip(users):
         'declaration_form': (b'%PDF-1.7\n' + bytes(range(256)) * 64, 'application/pdf',
                              '申报书.pdf'),
         'budget_detail': ('项目,金额\n服务器,100000.00\n'.encode(), 'text/csv', 'budget.csv'),
-        'other': (b'', 'application/octet-stream', 'empty.bin'),
+        'other': (b'\x00', 'application/octet-stream', 'one-byte.bin'),
     }
     ids = {}
     for kind, (data, ctype, name) in files.items():
@@ -295,6 +324,8 @@ def test_attachments_round_trip(users):
             b64 = base64.b64encode(hashlib.sha256(data).digest()).decode()
             assert g.headers.get('Digest') == f'sha-256={b64}', g.headers
             assert g.headers.get('Repr-Digest') == f'sha-256=:{b64}:', g.headers
+            # An attachment never changes: its hash is its strong validator.
+            assert g.headers.get('ETag') == f'"{hashlib.sha256(data).hexdigest()}"', g.headers
             cd = g.headers.get('Content-Disposition', '')
             if name.isascii():
                 assert cd == f'attachment; filename="{name}"', cd
