@@ -22,8 +22,9 @@ static const db_stmt_t stmt_windows = {
     0, 1};
 static const db_stmt_t stmt_thresholds = {
     "config_thresholds",
-    "SELECT region, expert_amount_fen, expert_count, joint_amount_fen, joint_expert_count,"
-    " expert_min_mean, trial_days FROM rules_thresholds ORDER BY region",
+    "SELECT t.region, t.expert_amount_fen, t.expert_count, t.joint_amount_fen,"
+    " t.joint_expert_count, t.expert_min_mean, t.trial_days, l.materials, l.signoffs"
+    " FROM rules_thresholds t, rules_lists_text(t.region) l ORDER BY t.region",
     0, 1};
 static const db_stmt_t stmt_experts = {
     "config_experts",
@@ -36,8 +37,22 @@ static const db_stmt_t stmt_window_put = {
 static const db_stmt_t stmt_threshold_put = {
     "config_threshold_put",
     "SELECT config_threshold_put($1, $2::bigint, $3::int, $4::bigint, $5::int, $6::int, $7::int,"
-    " $8, $9)",
-    9, 0};
+    " $8::text[], $9::text[], $10::text[], $11::text[], $12, $13)",
+    13, 0};
+
+/* The lists a region's thresholds hold: materials by action, sign-off
+ * departments by purpose, each with its items' element and attribute. */
+typedef struct {
+    const char *list;     /* element of one list */
+    const char *key;      /* its attribute naming the action or purpose */
+    const char *item;     /* element of one item */
+    const char *item_key; /* the item's attribute */
+} rule_list_t;
+
+static const rule_list_t materials_list = {"materials", "action", "material", "kind"};
+static const rule_list_t signoffs_list = {"signoffs", "purpose", "signoff", "unit"};
+static const char *const material_actions[] = {"submit", "accept", NULL};
+static const char *const signoff_purposes[] = {"joint", "secrecy", NULL};
 static const db_stmt_t stmt_expert_put = {
     "config_expert_put",
     "SELECT config_expert_put($1, $2, $3, $4::text[], $5::boolean, $6::boolean, $7, $8)", 8, 0};
@@ -77,6 +92,31 @@ int handle_config_windows_get(request_t *req, response_t *res)
     return app_send_xml(req, res, x, 200);
 }
 
+/* Items of one list from "key item[ flag]" words joined by commas (what
+ * rules_lists_text() returns; names hold neither spaces nor commas). */
+static void write_list(xml_out_t *x, arena_t *a, const rule_list_t *l, const char *key,
+                       const char *items)
+{
+    xml_out_start(x, l->list);
+    xml_out_attr(x, l->key, key);
+    size_t klen = strlen(key);
+    for (const char *p = items; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == ' ') {
+            const char *name = p + klen + 1;
+            size_t nlen = strcspn(name, " ,");
+            xml_out_start(x, l->item);
+            xml_out_attr(x, l->item_key, arena_strndup(a, name, nlen));
+            if (l == &materials_list)
+                xml_out_attr(x, "classifiedOnly",
+                             strncmp(name + nlen, " true", 5) == 0 ? "true" : "false");
+            xml_out_end(x);
+        }
+        p += n + (p[n] == ',');
+    }
+    xml_out_end(x);
+}
+
 int handle_config_thresholds_get(request_t *req, response_t *res)
 {
     PGresult *rs = read_table(req, res, &stmt_thresholds);
@@ -92,6 +132,10 @@ int handle_config_thresholds_get(request_t *req, response_t *res)
         xml_out_attr(x, "jointExpertCount", PQgetvalue(rs, i, 4));
         xml_out_attr(x, "expertMinMean", PQgetvalue(rs, i, 5));
         xml_out_attr(x, "trialDays", PQgetvalue(rs, i, 6));
+        for (const char *const *k = material_actions; *k != NULL; k++)
+            write_list(x, req->arena, &materials_list, *k, PQgetvalue(rs, i, 7));
+        for (const char *const *k = signoff_purposes; *k != NULL; k++)
+            write_list(x, req->arena, &signoffs_list, *k, PQgetvalue(rs, i, 8));
         xml_out_end(x);
     }
     return app_send_xml(req, res, x, 200);
@@ -198,6 +242,46 @@ int handle_config_windows_put(request_t *req, response_t *res)
     return handle_config_windows_get(req, res);
 }
 
+/* The lists of type l a <threshold> gives, as text[] literals: their keys
+ * (the actions or purposes they replace) and their items as "key:name",
+ * materials with ":t" or ":f" for classifiedOnly (what rules_lists_put()
+ * reads; the schema holds each key and item to one occurrence). */
+static void read_lists(arena_t *a, xmlNodePtr threshold, const rule_list_t *l, const char **keys,
+                       const char **items)
+{
+    size_t nkeys = 0, nitems = 0;
+    for (xmlNodePtr g = threshold->children; g != NULL; g = g->next) {
+        if (g->type != XML_ELEMENT_NODE || xmlStrcmp(g->name, BAD_CAST l->list) != 0)
+            continue;
+        nkeys++;
+        for (xmlNodePtr it = g->children; it != NULL; it = it->next)
+            nitems += it->type == XML_ELEMENT_NODE;
+    }
+    const char **k = arena_alloc(a, (nkeys + 1) * sizeof *k);
+    const char **v = arena_alloc(a, (nitems + 1) * sizeof *v);
+    nkeys = nitems = 0;
+    for (xmlNodePtr g = threshold->children; g != NULL; g = g->next) {
+        if (g->type != XML_ELEMENT_NODE || xmlStrcmp(g->name, BAD_CAST l->list) != 0)
+            continue;
+        const char *key = xml_attr(a, g, l->key);
+        k[nkeys++] = key;
+        for (xmlNodePtr it = g->children; it != NULL; it = it->next) {
+            if (it->type != XML_ELEMENT_NODE)
+                continue;
+            const char *name = xml_attr(a, it, l->item_key);
+            if (l == &materials_list) {
+                const char *c = xml_attr(a, it, "classifiedOnly");
+                int only = c != NULL && (strcmp(c, "true") == 0 || strcmp(c, "1") == 0);
+                v[nitems++] = arena_printf(a, "%s:%s:%s", key, name, only ? "t" : "f");
+            } else {
+                v[nitems++] = arena_printf(a, "%s:%s", key, name);
+            }
+        }
+    }
+    *keys = pg_text_array(a, k, nkeys);
+    *items = pg_text_array(a, v, nitems);
+}
+
 int handle_config_thresholds_put(request_t *req, response_t *res)
 {
     size_t n;
@@ -215,7 +299,7 @@ int handle_config_thresholds_put(request_t *req, response_t *res)
             return bad_entry(req, res, e, "amounts are CNY with two decimals");
         if (joint_fen < expert_fen)
             return bad_entry(req, res, e, "jointAmount is below expertAmount");
-        const char **v = arena_alloc(req->arena, 9 * sizeof *v);
+        const char **v = arena_alloc(req->arena, 13 * sizeof *v);
         v[0] = xml_attr(req->arena, e, "region");
         v[1] = arena_printf(req->arena, "%lld", expert_fen);
         v[2] = xml_attr(req->arena, e, "expertCount");
@@ -223,8 +307,10 @@ int handle_config_thresholds_put(request_t *req, response_t *res)
         v[4] = xml_attr(req->arena, e, "jointExpertCount");
         v[5] = xml_attr(req->arena, e, "expertMinMean");
         v[6] = xml_attr(req->arena, e, "trialDays");
-        v[7] = req->remote_addr;
-        v[8] = req->request_id;
+        read_lists(req->arena, e, &materials_list, &v[7], &v[8]);
+        read_lists(req->arena, e, &signoffs_list, &v[9], &v[10]);
+        v[11] = req->remote_addr;
+        v[12] = req->request_id;
         if (atoi(v[2]) < 1 || atoi(v[4]) < 1)
             return bad_entry(req, res, e, "expert counts are at least 1");
         if (atoi(v[4]) < atoi(v[2]))

@@ -19,13 +19,18 @@ def stack(private_stack):
     users.close()
 
 
-def put_thresholds(admin, region, expert_amount='500000.00', expert_count=3,
-                   joint_amount='5000000.00', joint_count=5, min_mean=60, trial_days=90):
-    body = (f'<thresholds xmlns="{L.NS}"><threshold region="{region}" '
+def thresholds_body(region, expert_amount='500000.00', expert_count=3,
+                    joint_amount='5000000.00', joint_count=5, min_mean=60, trial_days=90,
+                    lists=''):
+    return (f'<thresholds xmlns="{L.NS}"><threshold region="{region}" '
             f'expertAmount="{expert_amount}" expertCount="{expert_count}" '
             f'jointAmount="{joint_amount}" jointExpertCount="{joint_count}" '
-            f'expertMinMean="{min_mean}" trialDays="{trial_days}"/></thresholds>')
-    r = admin.put_xml('/api/v1/config/thresholds', body)
+            f'expertMinMean="{min_mean}" trialDays="{trial_days}">{lists}</threshold>'
+            '</thresholds>')
+
+
+def put_thresholds(admin, region, **kw):
+    r = admin.put_xml('/api/v1/config/thresholds', thresholds_body(region, **kw))
     assert r.status_code == 200, describe(r)
     return r.doc
 
@@ -282,4 +287,105 @@ def test_large_projects_need_no_fewer_experts_than_mid_sized(users):
             f'expertAmount="500000.00" expertCount="6" jointAmount="5000000.00" '
             f'jointExpertCount="2" expertMinMean="60" trialDays="90"/></thresholds>')
     L.problem(admin.put_xml('/api/v1/config/thresholds', body), 422)
+    assert admin.get('/api/v1/config/thresholds').content == before
+
+
+def rule_lists(admin, region):
+    """{('materials', action) | ('signoffs', purpose): [items]} of a region
+    as GET /api/v1/config/thresholds shows them (kind, with '*' for
+    classified only; unit)."""
+    r = admin.get('/api/v1/config/thresholds')
+    assert r.status_code == 200, describe(r)
+    t = next(t for t in r.doc.findall(N + 'threshold') if t.get('region') == region)
+    out = {}
+    for g in t.findall(N + 'materials'):
+        out[('materials', g.get('action'))] = [
+            m.get('kind') + ('*' if m.get('classifiedOnly') == 'true' else '')
+            for m in g.findall(N + 'material')]
+    for g in t.findall(N + 'signoffs'):
+        out[('signoffs', g.get('purpose'))] = [u.get('unit') for u in g.findall(N + 'signoff')]
+    return out
+
+
+CITY_LISTS = {
+    ('materials', 'submit'): ['budget_detail', 'construction_plan', 'declaration_form',
+                              'secrecy_review*', 'security_plan'],
+    ('materials', 'accept'): ['acceptance_report', 'security_assessment', 'test_report'],
+    ('signoffs', 'joint'): ['321300-CAC', '321300-DRC', '321300-FIN'],
+    ('signoffs', 'secrecy'): ['321300-SEC'],
+}
+
+
+def test_materials_and_signoff_departments_are_rules_of_each_region(stack):
+    """Issue 4: every gate up to approval is configurable per region, the
+    required materials and the sign-off departments included. A list given
+    replaces that list of the region; the others stay (a county's are its
+    own copy of the city's); an empty list of its own means nothing is
+    needed; the change is audited before -> after; the gates and the joint
+    reviewers' scope follow at once."""
+    env, users = stack
+    admin = users['admin1']
+    assert rule_lists(admin, '321300') == CITY_LISTS
+    doc = put_thresholds(admin, '321322', lists=(
+        '<materials action="submit"><material kind="declaration_form"/>'
+        '<material kind="secrecy_review" classifiedOnly="true"/></materials>'
+        '<signoffs purpose="joint"><signoff unit="321300-DRC"/></signoffs>'))
+    assert doc is not None
+    county = rule_lists(admin, '321322')
+    assert county == {**CITY_LISTS,
+                      ('materials', 'submit'): ['declaration_form', 'secrecy_review*'],
+                      ('signoffs', 'joint'): ['321300-DRC']}, county
+    assert rule_lists(admin, '321300') == CITY_LISTS
+    summary = audit_summaries(users['auditor1'], 'region:321322', 'config_thresholds')[-1]
+    assert 'materials ' in summary and 'signoffs ' in summary, summary
+
+    # The county's declaration needs its one material; the city's still four.
+    flow = L.Flow(users, unit='321322-AGRI', cross=True, budget='300000.00')
+    flow.create()
+    flow.attach_materials(['declaration_form'])
+    flow.p = L.act(flow.sub, flow.p, 'submit')
+    city = L.Flow(users, budget='300000.00')
+    city.create()
+    city.attach_materials(['declaration_form'])
+    L.problem(L.transition(city.sub, city.code, 'submit', city.p.version), 409,
+              'materials_missing')
+    # Cross-department in the county: the one department it names signs.
+    flow.to('pre_implementation')
+    assert users['jr_fin'].get(L.path(flow.code)).status_code == 404
+    r = L.transition(flow.rev, flow.code, 'pass', flow.p.version)
+    detail = L.problem_detail(L.problem(r, 409, 'signoffs_missing'))
+    assert '321300-DRC' in detail and '321300-FIN' not in detail, detail
+    r = L.signoff(users['jr_drc'], flow.code)
+    assert r.status_code == 201, describe(r)
+    flow.p = L.act(flow.rev, flow.refresh(), 'pass')
+    assert flow.p.stage == 'approval'
+
+    # An empty list of its own: nothing to attach before submit.
+    put_thresholds(admin, '321322', lists='<materials action="submit"/>')
+    assert rule_lists(admin, '321322')[('materials', 'submit')] == []
+    bare = L.Flow(users, unit='321322-AGRI', budget='300000.00')
+    bare.create()
+    bare.p = L.act(bare.sub, bare.p, 'submit')
+    assert bare.p.stage == 'endorsement'
+
+
+@pytest.mark.parametrize('lists', [
+    '<materials action="submit"><material kind="declaration_form"/>'
+    '<material kind="declaration_form"/></materials>',
+    '<materials action="submit"/><materials action="submit"/>',
+    '<materials action="filing"/>',
+    '<materials action="submit"><material kind="photo"/></materials>',
+    '<signoffs purpose="joint"><signoff unit="321300-DRC"/><signoff unit="321300-DRC"/>'
+    '</signoffs>',
+    '<signoffs purpose="joint"><signoff unit="321300-NOPE"/></signoffs>',
+    '<signoffs purpose="audit"/>',
+])
+def test_bad_rule_lists_are_refused_422(users, lists):
+    """A material or department twice, a list twice, an action or purpose
+    without a list, a kind that is not an attachment kind, a department
+    that does not exist: 422, nothing stored."""
+    admin = users['admin1']
+    before = admin.get('/api/v1/config/thresholds').content
+    L.problem(admin.put_xml('/api/v1/config/thresholds', thresholds_body('321300', lists=lists)),
+              422)
     assert admin.get('/api/v1/config/thresholds').content == before
