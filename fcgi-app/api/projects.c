@@ -84,6 +84,8 @@ static const db_stmt_t stmt_update = {
     " $27::text[], $28::text[], $29::text[], $30::boolean[], $31, $32)",
     32, 0};
 
+static const db_stmt_t stmt_version = {"project_version",
+                                       "SELECT version FROM projects WHERE code = $1", 1, 1};
 static const db_stmt_t stmt_transition = {
     "project_transition",
     "SELECT * FROM project_transition($1, $2, $3::int, $4, $5::bigint, $6::int, $7, $8)", 8, 0};
@@ -267,29 +269,75 @@ static int send_project(request_t *req, response_t *res, const PGresult *rs, int
     return app_send_xml(req, res, doc, status);
 }
 
-/* The version in If-Match ("3", 3 or W/"3") into *version, NULL when there
- * is none: the database then answers 428, but only once every other check
- * has passed (a caller who may not act, or not on this project, is told
- * that instead). -1 with 412 set when the header names no version. */
-static int if_match_version(request_t *req, response_t *res, const char **version)
+/* Versions one If-Match may name; more are not looked at. */
+#define IF_MATCH_MAX 8
+
+/* A version as its ETag's text: 1 to 9 digits. */
+static int version_text(const char *s, size_t n)
+{
+    return n >= 1 && n <= 9 && strspn(s, "0123456789") >= n;
+}
+
+/* The version the precondition holds for into *version (RFC 9110, 13.1.1:
+ * "*" or a list of entity tags, compared strongly, so a weak tag matches
+ * nothing). NULL when there is no If-Match: the database then answers 428.
+ * "0", which no project has, when it names no current version or is
+ * malformed: the database answers 412. Both only once every other check has
+ * passed (a caller who may not act, or not on this project, is told that
+ * instead). A list of several versions or "*" is resolved against the
+ * current version, read in the caller's scope; the write compares again
+ * under its lock. -1 with res set when that read fails. */
+static int if_match_version(request_t *req, response_t *res, const char *code, const char **version)
 {
     *version = NULL;
     const char *h = request_header(req, "If-Match");
-    if (h == NULL || h[0] == '\0')
+    if (h == NULL)
         return 0;
-    if (strncmp(h, "W/", 2) == 0)
-        h += 2;
-    size_t n = strlen(h);
-    if (n >= 2 && h[0] == '"' && h[n - 1] == '"') {
-        h++;
-        n -= 2;
+    h += strspn(h, " \t");
+    size_t len = strlen(h);
+    while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+        len--;
+    if (len == 0)
+        return 0;
+    *version = "0";
+    int any = len == 1 && h[0] == '*';
+    const char *named[IF_MATCH_MAX];
+    size_t nnamed = 0;
+    for (size_t i = 0; !any && i < len;) {
+        i += strspn(h + i, " \t,");
+        if (i >= len)
+            break;
+        int weak = strncmp(h + i, "W/", 2) == 0;
+        i += weak ? 2 : 0;
+        const char *close = h[i] == '"' ? memchr(h + i + 1, '"', len - i - 1) : NULL;
+        if (close == NULL)
+            return 0;
+        size_t n = (size_t)(close - (h + i + 1));
+        if (!weak && version_text(h + i + 1, n) && nnamed < IF_MATCH_MAX)
+            named[nnamed++] = arena_strndup(req->arena, h + i + 1, n);
+        i = (size_t)(close - h) + 1;
+        i += strspn(h + i, " \t");
+        if (i < len && h[i] != ',')
+            return 0;
     }
-    if (n == 0 || n > 9 || strspn(h, "0123456789") < n) {
-        problem_simple(req->arena, res, 412, "If-Match does not name a version of this project",
-                       NULL);
+    if (!any && nnamed <= 1) {
+        if (nnamed == 1)
+            *version = named[0];
+        return 0;
+    }
+    const db_stmt_t *stmts[] = {&stmt_version};
+    const char *values[] = {code};
+    const char *const *vals[] = {values};
+    PGresult *out[1];
+    if (app_batch(req, res, stmts, vals, 1, out) < 0)
         return -1;
-    }
-    *version = arena_strndup(req->arena, h, n);
+    if (PQntuples(out[0]) != 1)
+        return 0;
+    const char *current = PQgetvalue(out[0], 0, 0);
+    for (size_t i = 0; i < nnamed && !any; i++)
+        any = strtol(named[i], NULL, 10) == strtol(current, NULL, 10);
+    if (any)
+        *version = current;
     return 0;
 }
 
@@ -366,7 +414,7 @@ int handle_project_update(request_t *req, response_t *res)
         return -1;
     }
     const char *version;
-    if (if_match_version(req, res, &version) < 0)
+    if (if_match_version(req, res, code, &version) < 0)
         return -1;
     declaration_t d;
     if (read_declaration(req, res, &d) < 0)
@@ -494,7 +542,7 @@ int handle_project_transition(request_t *req, response_t *res)
     if (doc == NULL)
         return -1;
     const char *version;
-    if (if_match_version(req, res, &version) < 0)
+    if (if_match_version(req, res, code, &version) < 0)
         return -1;
     xmlNodePtr root = xmlDocGetRootElement(doc);
     const char *amount = xml_child_text(req->arena, root, "amount");

@@ -151,8 +151,12 @@ static db_status_t db_failure(db_t *db, const db_stmt_t *stmt, PGresult *res)
     if (unavailable)
         log_error("database unavailable in %s: %s%s", stmt->name, msg,
                   broken ? " (connection dropped)" : "");
-    else if (state == NULL || (strncmp(state, "23", 2) != 0 && strncmp(state, "22", 2) != 0))
-        log_error("statement %s failed: SQLSTATE %s: %s", stmt->name, state ? state : "-", msg);
+    else if (strcmp(state, "42501") == 0)
+        /* Row security refusing what the caller may not write: the
+         * caller's error, answered 403, not the server's. */
+        log_info("statement %s refused: %s", stmt->name, msg);
+    else if (strncmp(state, "23", 2) != 0 && strncmp(state, "22", 2) != 0)
+        log_error("statement %s failed: SQLSTATE %s: %s", stmt->name, state, msg);
     if (broken)
         db_disconnect(db);
     if (unavailable)

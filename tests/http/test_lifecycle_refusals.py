@@ -332,3 +332,70 @@ def test_declarations_only_for_the_own_unit_and_by_submitters(users):
     r = L.create(users['sub_psb'], expect=422, unit='321300-NOPE')
     assert r.status_code in (403, 422), describe(r)
     assert count() == before
+
+
+def test_return_to_draft_leaves_no_decided_figures_behind(users):
+    """A return to draft takes back what the review had decided (approved
+    budget, list year): the unit told to cut its budget below the old
+    approved amount can save its draft, and the new review decides again.
+    The return reason is shown until the unit acts again; the events keep
+    the earlier decisions."""
+    flow = L.Flow(users, budget='100000.00')
+    flow.to('budget_review')
+    flow.p = L.act(flow.rev, flow.p, 'pass', amount='90000.00')
+    flow.p = L.act(flow.rev, flow.p, 'pass', list_year=int(flow.p.text('year')) + 1)
+    assert (flow.p.stage, flow.p.text('approvedBudget')) == ('pre_implementation', '90000.00')
+    p = L.act(flow.rev, flow.p, 'return', reason='请把预算压缩到5万元')
+    assert p.stage == 'draft'
+    for name in ('approvedBudget', 'reductionRate', 'listYear'):
+        assert p.doc.find(L.N + name) is None, p.doc
+    assert p.text('returnReason') == '请把预算压缩到5万元'
+    r = flow.sub.put_xml(L.path(flow.code), L.declaration(title=flow.decl['title'],
+                                                          budget='50000.00'),
+                         headers={'If-Match': f'"{p.version}"'})
+    assert r.status_code == 200, describe(r)
+    flow.p = L.Project(r)
+    assert flow.p.text('budget') == '50000.00'
+    flow.step()
+    assert flow.p.stage == 'endorsement' and flow.p.doc.find(L.N + 'returnReason') is None
+    amounts = [e['amount'] for e in L.events(flow.rev, flow.code) if e['amount']]
+    assert amounts == ['90000.00'], amounts
+
+
+def test_list_year_before_the_projects_year_is_refused_422(users):
+    flow = L.Flow(users, budget='100000.00')
+    flow.to('listing')
+    before = state(users, flow.code)
+    year = int(flow.p.text('year'))
+    r = L.transition(flow.rev, flow.code, 'pass', flow.p.version, list_year=year - 1)
+    L.problem(r, 422)
+    assert state(users, flow.code) == before
+    flow.p = L.act(flow.rev, flow.p, 'pass', list_year=year)
+    assert flow.p.text('listYear') == str(year)
+
+
+def test_if_match_as_rfc_9110_reads_it(users):
+    """If-Match holds when any strong entity tag it lists is the current
+    version, or for "*" (the project exists); a weak tag never matches
+    (strong comparison); white space around it does not matter. A header
+    that names no current version is 412, but only for a caller who could
+    otherwise act (403 and 404 first)."""
+    sub = users['sub_psb']
+    p = L.create(sub, title='If-Match 列表测试')
+    body = L.declaration(title='改名一')
+    v = p.version
+    for header in (f'W/"{v}"', f'"{v + 1}", "{v + 7}"', 'garbage', f'"{v}" x', '"', ','):
+        L.problem(sub.put_xml(L.path(p.code), body, headers={'If-Match': header}), 412, False)
+    L.problem(users['cdo_psb'].put_xml(L.path(p.code), body, headers={'If-Match': 'garbage'}),
+              403)
+    L.problem(users['sub_health'].put_xml(L.path(p.code), body, headers={'If-Match': '*'}),
+              404)
+    assert L.read(sub, p.code).version == v
+    for form in ('"{f}", "{v}"', '*', 'W/"{f}", "{v}"\t', '"{v}" , W/"{f}"'):
+        header = form.format(v=v, f=v + 1)
+        r = sub.put_xml(L.path(p.code), body, headers={'If-Match': header})
+        assert r.status_code == 200, (header, describe(r))
+        v += 1
+        assert r.headers['ETag'] == f'"{v}"'
+    r = L.transition(sub, p.code, 'submit', f'"{v + 1}", W/"{v}"')
+    L.problem(r, 412, False)
