@@ -3,31 +3,48 @@
 -- Issue 4 asks every gate up to approval to be configurable per region;
 -- the materials an action needs and the departments whose sign-off a
 -- project needs were per-region data without a way to change them. Both
--- are now part of a region's thresholds (PUT /api/v1/config/thresholds):
--- a <materials action="…"> or <signoffs purpose="…"> list replaces that
--- list of the region, the others stay as they were. A county that sets a
--- list of its own gets its own copy of the lists it inherited, so changing
--- one list never changes what the other lists require; an empty list of
--- its own (nothing needed) is kept apart from no list of its own (the
--- city's) by rules_own.
+-- are now lists of a region's thresholds (PUT /api/v1/config/thresholds):
+-- the materials of submit and of accept, the joint and the secrecy
+-- departments. A region follows the city's list until it sets one of its
+-- own (rules_own marks it, so an empty list of its own, nothing needed,
+-- is not taken for none), and back again when it asks to inherit it. Each
+-- list is looked up on its own (rules_list_region()), for the gates, the
+-- joint reviewers' scope and the batches alike; rules_region() keeps the
+-- thresholds and the windows.
 --
 -- SPEC section 4 asks every audit record for a before/after summary; the
 -- windows' had it, but a change of thresholds or of an expert recorded the
 -- new values only. Both now name each changed value as before -> after
--- (the before of a county without rules of its own is the city's it
--- inherited, marked so); an unchanged value is not repeated.
+-- (the before of a county without thresholds of its own is the city's it
+-- inherited, marked so); an unchanged value is not repeated. Changes of one
+-- region's rules are serialised, so that a before is the one replaced.
 
--- Regions whose list of a rules table is their own although it may be
--- empty: a region without rows in the table and without a mark here
--- follows the city.
 CREATE TABLE rules_own (
     region text NOT NULL REFERENCES regions (code),
-    tbl    text NOT NULL CHECK (tbl IN ('rules_materials', 'rules_signoff_units')),
-    PRIMARY KEY (region, tbl)
+    tbl    text NOT NULL,
+    key    text NOT NULL,
+    PRIMARY KEY (region, tbl, key),
+    CHECK ((tbl = 'materials' AND key IN ('submit', 'accept'))
+           OR (tbl = 'signoffs' AND key IN ('joint', 'secrecy')))
 );
+INSERT INTO rules_own
+SELECT DISTINCT region, 'materials', action FROM rules_materials
+ WHERE action IN ('submit', 'accept')
+UNION
+SELECT DISTINCT region, 'signoffs', purpose FROM rules_signoff_units;
 GRANT SELECT ON rules_own TO itpm_app;
 
--- rules_region() of 004, with the marks of rules_own.
+-- The region whose list p_tbl/p_key applies to p_region: its own when it
+-- has set one, else the city's.
+CREATE FUNCTION rules_list_region(p_region text, p_tbl text, p_key text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM rules_own o
+                              WHERE o.region = p_region AND o.tbl = p_tbl AND o.key = p_key)
+                THEN p_region
+                ELSE (SELECT code FROM regions WHERE kind = 'city' LIMIT 1) END
+$$;
+
+-- rules_region() of 004 for the tables still looked up as a whole.
 CREATE OR REPLACE FUNCTION rules_region(p_region text, p_table text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE v_found boolean;
@@ -35,14 +52,6 @@ BEGIN
     CASE p_table
     WHEN 'rules_thresholds' THEN
         v_found := EXISTS (SELECT 1 FROM rules_thresholds WHERE region = p_region);
-    WHEN 'rules_materials' THEN
-        v_found := EXISTS (SELECT 1 FROM rules_materials WHERE region = p_region)
-                   OR EXISTS (SELECT 1 FROM rules_own
-                               WHERE region = p_region AND tbl = 'rules_materials');
-    WHEN 'rules_signoff_units' THEN
-        v_found := EXISTS (SELECT 1 FROM rules_signoff_units WHERE region = p_region)
-                   OR EXISTS (SELECT 1 FROM rules_own
-                               WHERE region = p_region AND tbl = 'rules_signoff_units');
     WHEN 'rules_windows' THEN
         v_found := EXISTS (SELECT 1 FROM rules_windows WHERE region = p_region);
     END CASE;
@@ -53,60 +62,216 @@ BEGIN
 END
 $$;
 
--- A region's materials (action:kind:t|f items) and sign-off departments
--- (purpose:unit items) as text, for GET /api/v1/config/thresholds and the
--- audit summary: "action kind classified_only" and "purpose unit" joined by
--- commas, in a fixed order.
-CREATE FUNCTION rules_lists_text(p_region text, OUT materials text, OUT signoffs text)
-LANGUAGE sql STABLE AS $$
-    SELECT (SELECT string_agg(m.action || ' ' || m.kind || ' ' || m.classified_only, ','
-                              ORDER BY m.action, m.kind)
-              FROM rules_materials m WHERE m.region = rules_region(p_region, 'rules_materials')),
-           (SELECT string_agg(s.purpose || ' ' || s.unit, ',' ORDER BY s.purpose, s.unit)
-              FROM rules_signoff_units s
-             WHERE s.region = rules_region(p_region, 'rules_signoff_units'))
+-- project_missing_materials() and project_required_signoffs() of 004, each
+-- list looked up on its own.
+CREATE OR REPLACE FUNCTION project_missing_materials(p_id bigint, p_region text,
+                                                     p_classified boolean, p_action text)
+RETURNS text[] LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(m.kind ORDER BY m.kind), '{}')
+      FROM rules_materials m
+     WHERE m.region = rules_list_region(p_region, 'materials', p_action) AND m.action = p_action
+       AND (NOT m.classified_only OR p_classified)
+       AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.project_id = p_id AND a.kind = m.kind)
 $$;
-GRANT EXECUTE ON FUNCTION rules_lists_text(text) TO itpm_app;
 
--- One list of a region replaced (copy-on-write from what it inherits).
-CREATE FUNCTION rules_lists_put(p_region text, p_material_actions text[], p_materials text[],
-                                p_signoff_purposes text[], p_signoffs text[])
-RETURNS void LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION project_required_signoffs(p_region text, p_budget bigint,
+                                                     p_cross boolean, p_classified boolean)
+RETURNS text[] LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT coalesce(array_agg(unit ORDER BY unit), '{}')
+      FROM rules_signoff_units s
+     WHERE (s.purpose = 'joint'
+            AND s.region = rules_list_region(p_region, 'signoffs', 'joint')
+            AND (p_cross OR p_budget >= (SELECT joint_amount_fen FROM rules_thresholds
+                                          WHERE region = rules_region(p_region, 'rules_thresholds'))))
+        OR (s.purpose = 'secrecy' AND p_classified
+            AND s.region = rules_list_region(p_region, 'signoffs', 'secrecy'))
+$$;
+
+-- batch_check() of 015, the submit materials looked up as a list.
+CREATE OR REPLACE FUNCTION batch_check(p_region text, p_kind text, p_submit boolean, p_max_errors integer)
+RETURNS TABLE (status integer, rule text, record integer, line integer, col integer,
+               message text, total bigint, overall_status integer, overall_rule text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE
-    v_from text;
+    v_rules text := rules_list_region(p_region, 'materials', 'submit');
 BEGIN
-    IF cardinality(p_material_actions) > 0 THEN
-        v_from := rules_region(p_region, 'rules_materials');
-        IF v_from <> p_region THEN
-            INSERT INTO rules_materials (region, action, kind, classified_only)
-            SELECT p_region, action, kind, classified_only FROM rules_materials
-             WHERE region = v_from AND action <> ALL (p_material_actions);
+    CREATE TEMP TABLE batch_errors (
+        status integer, rule text, record integer, line integer, col integer, message text
+    ) ON COMMIT DROP;
+    ANALYZE pg_temp.batch_stage;
+
+    INSERT INTO batch_errors
+    SELECT 422, NULL, s.rec, s.line, s.col,
+           format('unit %s is not a unit of region %s', s.unit, p_region)
+      FROM pg_temp.batch_stage s LEFT JOIN units u ON u.code = s.unit
+     WHERE u.region IS DISTINCT FROM p_region
+    UNION ALL
+    SELECT 422, NULL, s.rec, s.line, s.col,
+           'a batch of existing systems holds only category existing'
+      FROM pg_temp.batch_stage s
+     WHERE p_kind = 'existing' AND s.category <> 'existing'
+    UNION ALL
+    SELECT 422, NULL, d.rec, d.line, d.col,
+           format('ref %s repeats record %s', d.ref, d.first)
+      FROM (SELECT s.rec, s.line, s.col, s.ref, min(s.rec) OVER (PARTITION BY s.ref) AS first
+              FROM pg_temp.batch_stage s WHERE s.ref IS NOT NULL) d
+     WHERE d.rec <> d.first
+    UNION ALL
+    SELECT 409, 'batch_conflict', s.rec, s.line, s.col,
+           format('ref %s is already project %s', s.ref, p.code)
+      FROM pg_temp.batch_stage s JOIN projects p ON p.region = p_region AND p.source_ref = s.ref
+    UNION ALL
+    SELECT 403, NULL, s.rec, s.line, s.col, 'a classified project needs the classified clearance'
+      FROM pg_temp.batch_stage s
+     WHERE s.classified AND NOT itpm_cleared()
+    UNION ALL
+    -- Codes have five serial digits: the first record past 99999 in a year.
+    SELECT 409, NULL, n.rec, n.line, n.col,
+           format('no project code is left for %s in region %s', n.year, p_region)
+      FROM (SELECT s.rec, s.line, s.col, s.year,
+                   row_number() OVER (PARTITION BY s.year ORDER BY s.rec)
+                   + coalesce((SELECT last_serial FROM project_serials ps
+                                WHERE ps.region = p_region AND ps.year = s.year), 0) AS serial
+              FROM pg_temp.batch_stage s) n
+     WHERE n.serial = 100000;
+
+    IF p_submit THEN
+        IF p_kind <> 'projects' THEN
+            INSERT INTO batch_errors VALUES
+                (422, NULL, NULL, NULL, NULL, 'only a batch of projects can be submitted');
         END IF;
-        DELETE FROM rules_materials
-         WHERE region = p_region AND action = ANY (p_material_actions);
-        INSERT INTO rules_materials (region, action, kind, classified_only)
-        SELECT p_region, split_part(m, ':', 1), split_part(m, ':', 2),
-               split_part(m, ':', 3)::boolean
-          FROM unnest(p_materials) AS m;
-        INSERT INTO rules_own VALUES (p_region, 'rules_materials') ON CONFLICT DO NOTHING;
+        -- The gates of submit, as project_transition() checks them one by one.
+        INSERT INTO batch_errors
+        SELECT 409, CASE WHEN NOT s.urgent THEN 'window_closed' ELSE 'urgent_reason_missing' END,
+               s.rec, s.line, s.col,
+               CASE WHEN NOT s.urgent
+                    THEN 'the declaration window for ' || s.year || ' is not open'
+                    ELSE 'an urgent declaration outside the window needs a reason' END
+          FROM pg_temp.batch_stage s
+         WHERE s.category <> 'existing'
+           AND NOT coalesce(
+                 (SELECT current_date BETWEEN w.opens AND w.closes FROM rules_windows w
+                   WHERE w.region = p_region AND w.year = s.year),
+                 (SELECT current_date BETWEEN w.opens AND w.closes FROM rules_windows w
+                    JOIN regions r ON r.code = w.region AND r.kind = 'city'
+                   WHERE w.year = s.year),
+                 false)
+           AND (NOT s.urgent OR itpm_blank(s.urgent_reason))
+        UNION ALL
+        SELECT 409, 'materials_missing', s.rec, s.line, s.col,
+               'missing: ' || m.kinds || ' (a batch carries no attachments)'
+          FROM pg_temp.batch_stage s
+          JOIN LATERAL (SELECT string_agg(kind, ', ' ORDER BY kind) AS kinds
+                          FROM rules_materials
+                         WHERE region = v_rules AND action = 'submit'
+                           AND (NOT classified_only OR s.classified)) m ON m.kinds IS NOT NULL
+         WHERE s.category <> 'existing';
     END IF;
-    IF cardinality(p_signoff_purposes) > 0 THEN
-        v_from := rules_region(p_region, 'rules_signoff_units');
-        IF v_from <> p_region THEN
-            INSERT INTO rules_signoff_units (region, purpose, unit)
-            SELECT p_region, purpose, unit FROM rules_signoff_units
-             WHERE region = v_from AND purpose <> ALL (p_signoff_purposes);
-        END IF;
-        DELETE FROM rules_signoff_units
-         WHERE region = p_region AND purpose = ANY (p_signoff_purposes);
-        INSERT INTO rules_signoff_units (region, purpose, unit)
-        SELECT p_region, split_part(s, ':', 1), split_part(s, ':', 2)
-          FROM unnest(p_signoffs) AS s;
-        INSERT INTO rules_own VALUES (p_region, 'rules_signoff_units') ON CONFLICT DO NOTHING;
+
+    IF EXISTS (SELECT 1 FROM batch_errors) THEN
+        RETURN QUERY
+        WITH o AS (
+            SELECT CASE WHEN bool_or(e.status = 422) THEN 422
+                        WHEN bool_or(e.status = 403) THEN 403 ELSE 409 END AS st,
+                   count(*) AS n
+              FROM batch_errors e)
+        SELECT e.status, e.rule, e.record, e.line, e.col, e.message, o.n, o.st,
+               (SELECT e2.rule FROM batch_errors e2 WHERE e2.status = o.st AND e2.rule IS NOT NULL
+                 ORDER BY e2.record NULLS FIRST LIMIT 1)
+          FROM batch_errors e, o
+         ORDER BY e.record NULLS FIRST, e.status
+         LIMIT p_max_errors;
+        RETURN;
     END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION rules_lists_put(text, text[], text[], text[], text[]) FROM PUBLIC;
+
+-- The four lists of each region with thresholds of its own, a row per item
+-- (name NULL for an empty list), whether the region inherits the list, in
+-- the order GET /api/v1/config/thresholds writes them.
+CREATE VIEW rules_lists WITH (security_invoker = true) AS
+SELECT t.region, l.tbl, l.key, l.ord, rules_list_region(t.region, l.tbl, l.key) <> t.region
+       AS inherited, i.name, i.flag
+  FROM rules_thresholds t
+ CROSS JOIN (VALUES ('materials', 'submit', 1), ('materials', 'accept', 2),
+                    ('signoffs', 'joint', 3), ('signoffs', 'secrecy', 4)) AS l (tbl, key, ord)
+  LEFT JOIN LATERAL (
+        SELECT m.kind AS name, m.classified_only AS flag
+          FROM rules_materials m
+         WHERE l.tbl = 'materials' AND m.action = l.key
+           AND m.region = rules_list_region(t.region, l.tbl, l.key)
+        UNION ALL
+        SELECT s.unit, NULL
+          FROM rules_signoff_units s
+         WHERE l.tbl = 'signoffs' AND s.purpose = l.key
+           AND s.region = rules_list_region(t.region, l.tbl, l.key)) AS i ON true;
+GRANT SELECT ON rules_lists TO itpm_app;
+
+-- A region's lists as one line for the audit: "submit=[a, b*] accept=(city)
+-- joint=[...] secrecy=[...]" (* classified only; (city) inherited).
+CREATE FUNCTION rules_lists_text(p_region text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT string_agg(l.key || '=' || CASE WHEN l.inherited THEN '(city)'
+                                           ELSE '[' || l.items || ']' END, ' ' ORDER BY l.ord)
+      FROM (SELECT k.key, k.ord, rules_list_region(p_region, k.tbl, k.key) <> p_region
+                   AS inherited,
+                   coalesce(string_agg(i.name || CASE WHEN i.flag THEN '*' ELSE '' END, ', '
+                                       ORDER BY i.name), '') AS items
+              FROM (VALUES ('materials', 'submit', 1), ('materials', 'accept', 2),
+                           ('signoffs', 'joint', 3), ('signoffs', 'secrecy', 4))
+                   AS k (tbl, key, ord)
+              LEFT JOIN LATERAL (
+                    SELECT m.kind AS name, m.classified_only AS flag
+                      FROM rules_materials m
+                     WHERE k.tbl = 'materials' AND m.action = k.key
+                       AND m.region = rules_list_region(p_region, k.tbl, k.key)
+                    UNION ALL
+                    SELECT s.unit, NULL
+                      FROM rules_signoff_units s
+                     WHERE k.tbl = 'signoffs' AND s.purpose = k.key
+                       AND s.region = rules_list_region(p_region, k.tbl, k.key)) AS i ON true
+             GROUP BY k.tbl, k.key, k.ord) AS l
+$$;
+
+-- The lists p_lists names ("tbl:key:own" replaced by the items of p_items
+-- that are "tbl:key:name:flag", "tbl:key:inherit" given back to the city's).
+CREATE FUNCTION rules_lists_put(p_region text, p_lists text[], p_items text[])
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_list text;
+    v_tbl text;
+    v_key text;
+BEGIN
+    FOREACH v_list IN ARRAY p_lists LOOP
+        v_tbl := split_part(v_list, ':', 1);
+        v_key := split_part(v_list, ':', 2);
+        IF v_tbl = 'materials' THEN
+            DELETE FROM rules_materials WHERE region = p_region AND action = v_key;
+            INSERT INTO rules_materials (region, action, kind, classified_only)
+            SELECT p_region, v_key, split_part(i, ':', 3), split_part(i, ':', 4)::boolean
+              FROM unnest(p_items) AS i
+             WHERE split_part(i, ':', 1) = v_tbl AND split_part(i, ':', 2) = v_key;
+        ELSE
+            DELETE FROM rules_signoff_units WHERE region = p_region AND purpose = v_key;
+            INSERT INTO rules_signoff_units (region, purpose, unit)
+            SELECT p_region, v_key, split_part(i, ':', 3)
+              FROM unnest(p_items) AS i
+             WHERE split_part(i, ':', 1) = v_tbl AND split_part(i, ':', 2) = v_key;
+        END IF;
+        IF split_part(v_list, ':', 3) = 'inherit' THEN
+            IF EXISTS (SELECT 1 FROM regions WHERE code = p_region AND kind = 'city') THEN
+                PERFORM itpm_refuse(422, 'city_lists_own',
+                                    'the city''s lists are its own: it inherits none');
+            END IF;
+            DELETE FROM rules_own WHERE region = p_region AND tbl = v_tbl AND key = v_key;
+        ELSE
+            INSERT INTO rules_own VALUES (p_region, v_tbl, v_key) ON CONFLICT DO NOTHING;
+        END IF;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION rules_lists_put(text, text[], text[]) FROM PUBLIC;
 
 DROP FUNCTION config_threshold_put(text, bigint, integer, bigint, integer, integer, integer, text,
                                    text);
@@ -114,23 +279,24 @@ DROP FUNCTION config_threshold_put(text, bigint, integer, bigint, integer, integ
 CREATE FUNCTION config_threshold_put(p_region text, p_expert_amount bigint,
                                      p_expert_count integer, p_joint_amount bigint,
                                      p_joint_count integer, p_min_mean integer,
-                                     p_trial_days integer, p_material_actions text[],
-                                     p_materials text[], p_signoff_purposes text[],
-                                     p_signoffs text[], p_addr text, p_rid text)
+                                     p_trial_days integer, p_lists text[], p_items text[],
+                                     p_addr text, p_rid text)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     d rules_thresholds%ROWTYPE;
     v_changes text;
-    v_lists_before record;
-    v_lists_after record;
+    v_lists_before text;
+    v_lists_after text;
 BEGIN
     IF NOT itpm_has_role('admin') THEN
         PERFORM itpm_refuse(403, 'forbidden', 'only an admin changes the rules');
     END IF;
+    -- One change of a region's rules at a time (its own lock space, the
+    -- two-key form: apart from every one-key lock of the schema).
+    PERFORM pg_advisory_xact_lock(7305007, hashtext(p_region));
     SELECT * INTO d FROM rules_thresholds WHERE region = rules_region(p_region, 'rules_thresholds');
     v_lists_before := rules_lists_text(p_region);
-    PERFORM rules_lists_put(p_region, p_material_actions, p_materials, p_signoff_purposes,
-                            p_signoffs);
+    PERFORM rules_lists_put(p_region, p_lists, p_items);
     v_lists_after := rules_lists_text(p_region);
     INSERT INTO rules_thresholds (region, expert_amount_fen, expert_count, joint_amount_fen,
                                   joint_expert_count, expert_min_mean, change_director_pct,
@@ -152,8 +318,7 @@ BEGIN
                    (4, 'joint_expert_count', d.joint_expert_count::text, p_joint_count::text),
                    (5, 'expert_min_mean', d.expert_min_mean::text, p_min_mean::text),
                    (6, 'trial_days', d.trial_days::text, p_trial_days::text),
-                   (7, 'materials', v_lists_before.materials, v_lists_after.materials),
-                   (8, 'signoffs', v_lists_before.signoffs, v_lists_after.signoffs))
+                   (7, 'lists', v_lists_before, v_lists_after))
            AS c (ord, name, before, after)
      WHERE c.before IS DISTINCT FROM c.after;
     PERFORM audit_append(current_setting('itpm.user_id', true), 'admin', p_addr, p_rid,
@@ -165,12 +330,11 @@ BEGIN
                                  ELSE '' END);
 END
 $$;
-
 REVOKE ALL ON FUNCTION config_threshold_put(text, bigint, integer, bigint, integer, integer,
-                                            integer, text[], text[], text[], text[], text, text)
+                                            integer, text[], text[], text, text)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION config_threshold_put(text, bigint, integer, bigint, integer, integer,
-                                               integer, text[], text[], text[], text[], text, text)
+                                               integer, text[], text[], text, text)
     TO itpm_app;
 
 CREATE OR REPLACE FUNCTION config_expert_put(p_user text, p_name text, p_unit text,
@@ -196,8 +360,7 @@ BEGIN
                    (2, 'unit', d.unit, p_unit),
                    (3, 'active', d.active::text, p_active::text),
                    (4, 'cleared', d.cleared::text, p_cleared::text),
-                   (5, 'fields', array_to_string(d.fields, ','),
-                    array_to_string(p_fields, ',')))
+                   (5, 'fields', d.fields::text, p_fields::text))
            AS c (ord, name, before, after)
      WHERE c.before IS DISTINCT FROM c.after;
     PERFORM audit_append(current_setting('itpm.user_id', true), 'admin', p_addr, p_rid,

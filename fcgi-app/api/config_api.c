@@ -14,6 +14,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The lists a region's thresholds hold: materials by action, sign-off
+ * departments by purpose, each with its items' element and attributes. */
+typedef struct {
+    const char *tbl;      /* its name in rules_own and rules_lists */
+    const char *list;     /* element of one list */
+    const char *key;      /* its attribute naming the action or purpose */
+    const char *item;     /* element of one item */
+    const char *item_key; /* the item's attribute */
+    const char *flag;     /* the item's boolean attribute, or NULL */
+} rule_list_t;
+
+static const rule_list_t rule_lists[] = {
+    {"materials", "materials", "action", "material", "kind", "classifiedOnly"},
+    {"signoffs", "signoffs", "purpose", "signoff", "unit", NULL},
+};
+
 /* Entries one PUT may hold: all of them are applied in one transaction. */
 #define CONFIG_MAX_ENTRIES DB_MAX_BATCH
 
@@ -22,10 +38,15 @@ static const db_stmt_t stmt_windows = {
     0, 1};
 static const db_stmt_t stmt_thresholds = {
     "config_thresholds",
-    "SELECT t.region, t.expert_amount_fen, t.expert_count, t.joint_amount_fen,"
-    " t.joint_expert_count, t.expert_min_mean, t.trial_days, l.materials, l.signoffs"
-    " FROM rules_thresholds t, rules_lists_text(t.region) l ORDER BY t.region",
+    "SELECT region, expert_amount_fen, expert_count, joint_amount_fen, joint_expert_count,"
+    " expert_min_mean, trial_days FROM rules_thresholds ORDER BY region",
     0, 1};
+/* The four lists of every region above, in its order: a row per item,
+ * name NULL for an empty list. */
+static const db_stmt_t stmt_lists = {
+    "config_lists",
+    "SELECT region, tbl, key, inherited, name, flag FROM rules_lists ORDER BY region, ord, name", 0,
+    1};
 static const db_stmt_t stmt_experts = {
     "config_experts",
     "SELECT user_id, name, unit, active, array_to_string(fields, E'\\x1f'), cleared"
@@ -37,22 +58,8 @@ static const db_stmt_t stmt_window_put = {
 static const db_stmt_t stmt_threshold_put = {
     "config_threshold_put",
     "SELECT config_threshold_put($1, $2::bigint, $3::int, $4::bigint, $5::int, $6::int, $7::int,"
-    " $8::text[], $9::text[], $10::text[], $11::text[], $12, $13)",
-    13, 0};
-
-/* The lists a region's thresholds hold: materials by action, sign-off
- * departments by purpose, each with its items' element and attribute. */
-typedef struct {
-    const char *list;     /* element of one list */
-    const char *key;      /* its attribute naming the action or purpose */
-    const char *item;     /* element of one item */
-    const char *item_key; /* the item's attribute */
-} rule_list_t;
-
-static const rule_list_t materials_list = {"materials", "action", "material", "kind"};
-static const rule_list_t signoffs_list = {"signoffs", "purpose", "signoff", "unit"};
-static const char *const material_actions[] = {"submit", "accept", NULL};
-static const char *const signoff_purposes[] = {"joint", "secrecy", NULL};
+    " $8::text[], $9::text[], $10, $11)",
+    11, 0};
 static const db_stmt_t stmt_expert_put = {
     "config_expert_put",
     "SELECT config_expert_put($1, $2, $3, $4::text[], $5::boolean, $6::boolean, $7, $8)", 8, 0};
@@ -92,36 +99,56 @@ int handle_config_windows_get(request_t *req, response_t *res)
     return app_send_xml(req, res, x, 200);
 }
 
-/* Items of one list from "key item[ flag]" words joined by commas (what
- * rules_lists_text() returns; names hold neither spaces nor commas). */
-static void write_list(xml_out_t *x, arena_t *a, const rule_list_t *l, const char *key,
-                       const char *items)
+static const rule_list_t *rule_list_named(const char *tbl)
 {
-    xml_out_start(x, l->list);
-    xml_out_attr(x, l->key, key);
-    size_t klen = strlen(key);
-    for (const char *p = items; *p != '\0';) {
-        size_t n = strcspn(p, ",");
-        if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == ' ') {
-            const char *name = p + klen + 1;
-            size_t nlen = strcspn(name, " ,");
+    for (size_t i = 0; i < sizeof rule_lists / sizeof rule_lists[0]; i++)
+        if (strcmp(rule_lists[i].tbl, tbl) == 0)
+            return &rule_lists[i];
+    return NULL;
+}
+
+/* Writes the lists of region from rows *row on of lists (stmt_lists), each
+ * list's rows together; leaves *row at the next region's first row. */
+static void write_lists(xml_out_t *x, const PGresult *lists, int *row, const char *region)
+{
+    int n = PQntuples(lists);
+    while (*row < n && strcmp(PQgetvalue(lists, *row, 0), region) == 0) {
+        const char *tbl = PQgetvalue(lists, *row, 1);
+        const char *key = PQgetvalue(lists, *row, 2);
+        const rule_list_t *l = rule_list_named(tbl);
+        if (l == NULL) {
+            (*row)++;
+            continue;
+        }
+        xml_out_start(x, l->list);
+        xml_out_attr(x, l->key, key);
+        if (PQgetvalue(lists, *row, 3)[0] == 't')
+            xml_out_attr(x, "inherited", "true");
+        for (; *row < n && strcmp(PQgetvalue(lists, *row, 0), region) == 0 &&
+               strcmp(PQgetvalue(lists, *row, 1), tbl) == 0 &&
+               strcmp(PQgetvalue(lists, *row, 2), key) == 0;
+             (*row)++) {
+            if (PQgetisnull(lists, *row, 4))
+                continue;
             xml_out_start(x, l->item);
-            xml_out_attr(x, l->item_key, arena_strndup(a, name, nlen));
-            if (l == &materials_list)
-                xml_out_attr(x, "classifiedOnly",
-                             strncmp(name + nlen, " true", 5) == 0 ? "true" : "false");
+            xml_out_attr(x, l->item_key, PQgetvalue(lists, *row, 4));
+            if (l->flag != NULL)
+                xml_out_attr(x, l->flag, PQgetvalue(lists, *row, 5)[0] == 't' ? "true" : "false");
             xml_out_end(x);
         }
-        p += n + (p[n] == ',');
+        xml_out_end(x);
     }
-    xml_out_end(x);
 }
 
 int handle_config_thresholds_get(request_t *req, response_t *res)
 {
-    PGresult *rs = read_table(req, res, &stmt_thresholds);
-    if (rs == NULL)
+    const db_stmt_t *stmts[] = {&stmt_thresholds, &stmt_lists};
+    const char *const *values[] = {NULL, NULL};
+    PGresult *out[2];
+    if (app_batch(req, res, stmts, values, 2, out) < 0)
         return -1;
+    const PGresult *rs = out[0];
+    int row = 0;
     xml_out_t *x = xml_out_begin(req->arena, "thresholds", ITPM_NS);
     for (int i = 0; i < PQntuples(rs); i++) {
         xml_out_start(x, "threshold");
@@ -132,10 +159,7 @@ int handle_config_thresholds_get(request_t *req, response_t *res)
         xml_out_attr(x, "jointExpertCount", PQgetvalue(rs, i, 4));
         xml_out_attr(x, "expertMinMean", PQgetvalue(rs, i, 5));
         xml_out_attr(x, "trialDays", PQgetvalue(rs, i, 6));
-        for (const char *const *k = material_actions; *k != NULL; k++)
-            write_list(x, req->arena, &materials_list, *k, PQgetvalue(rs, i, 7));
-        for (const char *const *k = signoff_purposes; *k != NULL; k++)
-            write_list(x, req->arena, &signoffs_list, *k, PQgetvalue(rs, i, 8));
+        write_lists(x, out[1], &row, PQgetvalue(rs, i, 0));
         xml_out_end(x);
     }
     return app_send_xml(req, res, x, 200);
@@ -229,8 +253,8 @@ int handle_config_windows_put(request_t *req, response_t *res)
         const char **v = arena_alloc(req->arena, 6 * sizeof *v);
         v[0] = xml_attr(req->arena, e, "region");
         v[1] = xml_attr(req->arena, e, "year");
-        v[2] = xml_attr(req->arena, e, "opens");
-        v[3] = xml_attr(req->arena, e, "closes");
+        v[2] = xml_attr_token(req->arena, e, "opens");
+        v[3] = xml_attr_token(req->arena, e, "closes");
         v[4] = req->remote_addr;
         v[5] = req->request_id;
         if (strcmp(v[3], v[2]) < 0)
@@ -242,44 +266,50 @@ int handle_config_windows_put(request_t *req, response_t *res)
     return handle_config_windows_get(req, res);
 }
 
-/* The lists of type l a <threshold> gives, as text[] literals: their keys
- * (the actions or purposes they replace) and their items as "key:name",
- * materials with ":t" or ":f" for classifiedOnly (what rules_lists_put()
- * reads; the schema holds each key and item to one occurrence). */
-static void read_lists(arena_t *a, xmlNodePtr threshold, const rule_list_t *l, const char **keys,
-                       const char **items)
+/* The lists a <threshold> gives into *lists and *items (text[] literals, as
+ * rules_lists_put() reads them): "tbl:key:own" or "tbl:key:inherit" per
+ * list, "tbl:key:name:t|f" per item. -1 with the 422 answered when a list
+ * to inherit holds items. */
+static int read_lists(request_t *req, response_t *res, xmlNodePtr threshold, const char **lists,
+                      const char **items)
 {
-    size_t nkeys = 0, nitems = 0;
+    size_t nlists = 0, nitems = 0;
     for (xmlNodePtr g = threshold->children; g != NULL; g = g->next) {
-        if (g->type != XML_ELEMENT_NODE || xmlStrcmp(g->name, BAD_CAST l->list) != 0)
+        if (g->type != XML_ELEMENT_NODE)
             continue;
-        nkeys++;
+        nlists++;
         for (xmlNodePtr it = g->children; it != NULL; it = it->next)
             nitems += it->type == XML_ELEMENT_NODE;
     }
-    const char **k = arena_alloc(a, (nkeys + 1) * sizeof *k);
-    const char **v = arena_alloc(a, (nitems + 1) * sizeof *v);
-    nkeys = nitems = 0;
+    const char **ls = arena_alloc(req->arena, (nlists + 1) * sizeof *ls);
+    const char **is = arena_alloc(req->arena, (nitems + 1) * sizeof *is);
+    nlists = nitems = 0;
     for (xmlNodePtr g = threshold->children; g != NULL; g = g->next) {
-        if (g->type != XML_ELEMENT_NODE || xmlStrcmp(g->name, BAD_CAST l->list) != 0)
+        const rule_list_t *l = NULL;
+        for (size_t i = 0;
+             g->type == XML_ELEMENT_NODE && i < sizeof rule_lists / sizeof rule_lists[0]; i++)
+            if (xmlStrcmp(g->name, BAD_CAST rule_lists[i].list) == 0)
+                l = &rule_lists[i];
+        if (l == NULL)
             continue;
-        const char *key = xml_attr(a, g, l->key);
-        k[nkeys++] = key;
+        const char *key = xml_attr(req->arena, g, l->key);
+        int inherit = xml_bool(xml_attr(req->arena, g, "inherited"), 0);
+        ls[nlists++] =
+            arena_printf(req->arena, "%s:%s:%s", l->tbl, key, inherit ? "inherit" : "own");
         for (xmlNodePtr it = g->children; it != NULL; it = it->next) {
             if (it->type != XML_ELEMENT_NODE)
                 continue;
-            const char *name = xml_attr(a, it, l->item_key);
-            if (l == &materials_list) {
-                const char *c = xml_attr(a, it, "classifiedOnly");
-                int only = c != NULL && (strcmp(c, "true") == 0 || strcmp(c, "1") == 0);
-                v[nitems++] = arena_printf(a, "%s:%s:%s", key, name, only ? "t" : "f");
-            } else {
-                v[nitems++] = arena_printf(a, "%s:%s", key, name);
-            }
+            if (inherit)
+                return bad_entry(req, res, g,
+                                 "a list the region inherits holds no items of its own");
+            int flag = l->flag != NULL && xml_bool(xml_attr(req->arena, it, l->flag), 0);
+            is[nitems++] = arena_printf(req->arena, "%s:%s:%s:%s", l->tbl, key,
+                                        xml_attr(req->arena, it, l->item_key), flag ? "t" : "f");
         }
     }
-    *keys = pg_text_array(a, k, nkeys);
-    *items = pg_text_array(a, v, nitems);
+    *lists = pg_text_array(req->arena, ls, nlists);
+    *items = pg_text_array(req->arena, is, nitems);
+    return 0;
 }
 
 int handle_config_thresholds_put(request_t *req, response_t *res)
@@ -299,7 +329,7 @@ int handle_config_thresholds_put(request_t *req, response_t *res)
             return bad_entry(req, res, e, "amounts are CNY with two decimals");
         if (joint_fen < expert_fen)
             return bad_entry(req, res, e, "jointAmount is below expertAmount");
-        const char **v = arena_alloc(req->arena, 13 * sizeof *v);
+        const char **v = arena_alloc(req->arena, 11 * sizeof *v);
         v[0] = xml_attr(req->arena, e, "region");
         v[1] = arena_printf(req->arena, "%lld", expert_fen);
         v[2] = xml_attr(req->arena, e, "expertCount");
@@ -307,10 +337,10 @@ int handle_config_thresholds_put(request_t *req, response_t *res)
         v[4] = xml_attr(req->arena, e, "jointExpertCount");
         v[5] = xml_attr(req->arena, e, "expertMinMean");
         v[6] = xml_attr(req->arena, e, "trialDays");
-        read_lists(req->arena, e, &materials_list, &v[7], &v[8]);
-        read_lists(req->arena, e, &signoffs_list, &v[9], &v[10]);
-        v[11] = req->remote_addr;
-        v[12] = req->request_id;
+        if (read_lists(req, res, e, &v[7], &v[8]) < 0)
+            return -1;
+        v[9] = req->remote_addr;
+        v[10] = req->request_id;
         if (atoi(v[2]) < 1 || atoi(v[4]) < 1)
             return bad_entry(req, res, e, "expert counts are at least 1");
         if (atoi(v[4]) < atoi(v[2]))
@@ -345,11 +375,8 @@ int handle_config_experts_put(request_t *req, response_t *res)
         v[1] = xml_attr(req->arena, e, "name");
         v[2] = xml_attr(req->arena, e, "unit");
         v[3] = pg_text_array(req->arena, fields, nf);
-        v[4] = active == NULL || strcmp(active, "true") == 0 || strcmp(active, "1") == 0 ? "true"
-                                                                                          : "false";
-        v[5] = cleared != NULL && (strcmp(cleared, "true") == 0 || strcmp(cleared, "1") == 0)
-                   ? "true"
-                   : "false";
+        v[4] = xml_bool(active, 1) ? "true" : "false";
+        v[5] = xml_bool(cleared, 0) ? "true" : "false";
         v[6] = req->remote_addr;
         v[7] = req->request_id;
         values[i++] = v;

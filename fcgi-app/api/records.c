@@ -10,6 +10,7 @@
 #include "xml/xml_out.h"
 
 #include <ctype.h>
+#include <libxml/xmlunicode.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,29 +85,59 @@ static int kind_valid(const char *kind)
     return 0;
 }
 
-/* Characters that make a name read as another: C1 controls, zero-width
- * and bidirectional formatting (U+202E turns "invoice\u202Efdp.exe" into
- * "invoiceexe.pdf" on screen), the byte-order mark. */
-static int deceptive(int c)
+/* The code point at s (n bytes left) into *c and its length; 0 when the
+ * bytes are not UTF-8 (overlong forms, surrogates, values past U+10FFFF and
+ * stray continuation bytes included: libxml2's decoder lets them through,
+ * and PostgreSQL would then refuse the name). */
+static size_t utf8_at(const unsigned char *s, size_t n, unsigned *c)
 {
-    return (c >= 0x80 && c <= 0x9f) || c == 0x061c || (c >= 0x200b && c <= 0x200f) ||
-           (c >= 0x202a && c <= 0x202e) || (c >= 0x2060 && c <= 0x206f) || c == 0xfeff ||
-           (c >= 0xfff9 && c <= 0xfffb);
+    static const unsigned least[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (s[0] < 0x80) {
+        *c = s[0];
+        return 1;
+    }
+    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (len == 0 || len > n || s[0] > 0xf4)
+        return 0;
+    unsigned v = s[0] & (0x7fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[i] & 0x3fu);
+    }
+    if (v < least[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *c = v;
+    return len;
 }
 
-/* A file name a user can be given back: valid UTF-8, printable, not blank,
- * no path, nothing that hides what it is, bounded. */
+/* Characters that make a name read as another or hide part of it: controls,
+ * format characters (zero-width, bidirectional: U+202E shows
+ * "invoice\u202Efdp.exe" as "invoiceexe.pdf"), line and paragraph
+ * separators, private use, and the invisible ones libxml2's Unicode 4
+ * tables do not class so (newer formats, fillers, variation selectors). */
+static int deceptive(unsigned c)
+{
+    int cp = (int)c;
+    return xmlUCSIsCatCc(cp) || xmlUCSIsCatCf(cp) || xmlUCSIsCatZl(cp) || xmlUCSIsCatZp(cp) ||
+           xmlUCSIsCatCo(cp) || c == 0x061c || c == 0x115f || c == 0x1160 || c == 0x180e ||
+           (c >= 0x2066 && c <= 0x2069) || c == 0x3164 || c == 0xffa0 ||
+           (c >= 0xfe00 && c <= 0xfe0f) || (c >= 0xe0100 && c <= 0xe01ef);
+}
+
+/* A file name a user can be given back: UTF-8, printable, not blank, no
+ * path, nothing that hides what it is, bounded. */
 static int filename_valid(const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n > 255 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || text_blank(name))
         return 0;
     for (size_t i = 0; i < n;) {
-        int len = (int)(n - i);
-        int c = xmlGetUTF8Char((const unsigned char *)name + i, &len);
-        if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '"' || deceptive(c))
+        unsigned c;
+        size_t len = utf8_at((const unsigned char *)name + i, n - i, &c);
+        if (len == 0 || c == '/' || c == '\\' || c == '"' || deceptive(c))
             return 0;
-        i += (size_t)len;
+        i += len;
     }
     return 1;
 }
@@ -131,7 +162,7 @@ static int media_type_valid(const char *type)
     if (st == 0)
         return 0;
     for (const char *p = sub + st; *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+        if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
             return 0;
     const char *rest = sub + st + strspn(sub + st, " \t");
     return *rest == '\0' || *rest == ';';
@@ -443,9 +474,7 @@ int handle_signoff(request_t *req, response_t *res)
         return -1;
     xmlNodePtr root = xmlDocGetRootElement(doc);
     const char *approved = xml_attr(req->arena, root, "approved");
-    const char *values[] = {code,
-                            strcmp(approved, "true") == 0 || strcmp(approved, "1") == 0 ? "true"
-                                                                                       : "false",
+    const char *values[] = {code, xml_bool(approved, 0) ? "true" : "false",
                             xml_child_text(req->arena, root, "opinion"), req->remote_addr,
                             req->request_id};
     PGresult *rs;

@@ -38,8 +38,7 @@ char *pg_text_array_of(arena_t *a, const char **items, size_t n)
 
 static const char *flag(arena_t *a, xmlNodePtr flags, const char *name)
 {
-    const char *v = flags ? xml_attr(a, flags, name) : NULL;
-    return v != NULL && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) ? "true" : "false";
+    return xml_bool(flags ? xml_attr(a, flags, name) : NULL, 0) ? "true" : "false";
 }
 
 /* The length of the white space character at s, 0 if there is none. */
@@ -122,8 +121,8 @@ int declaration_read(arena_t *a, xmlNodePtr node, declaration_t *d, problem_erro
     }
     xmlNodePtr sched = xml_child(node, "schedule");
     if (sched != NULL) {
-        d->start = xml_attr(a, sched, "start");
-        d->end = xml_attr(a, sched, "end");
+        d->start = xml_attr_token(a, sched, "start");
+        d->end = xml_attr_token(a, sched, "end");
         if (d->start == NULL || d->end == NULL) {
             fail(err, sched, "a schedule has a start and an end");
             return -1;

@@ -223,7 +223,7 @@ static int head_read(batch_head_t *h, int nattr, const xmlChar **attrs)
         else if (attr_is(a, "submit")) {
             char v[8];
             attr_copy(v, sizeof v, a);
-            h->submit = strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
+            h->submit = xml_bool(v, 0);
         }
     }
     size_t idlen = strlen(h->id);

@@ -239,3 +239,26 @@ const char *xml_attr(arena_t *a, xmlNodePtr node, const char *name)
     xmlFree(v);
     return s;
 }
+
+static const char xml_space[] = " \t\r\n";
+
+const char *xml_attr_token(arena_t *a, xmlNodePtr node, const char *name)
+{
+    const char *v = xml_attr(a, node, name);
+    if (v == NULL)
+        return NULL;
+    v += strspn(v, xml_space);
+    size_t n = strlen(v);
+    while (n > 0 && strchr(xml_space, v[n - 1]) != NULL)
+        n--;
+    return arena_strndup(a, v, n);
+}
+
+int xml_bool(const char *v, int absent)
+{
+    if (v == NULL)
+        return absent;
+    v += strspn(v, xml_space);
+    size_t n = strcspn(v, xml_space);
+    return (n == 4 && strncmp(v, "true", 4) == 0) || (n == 1 && v[0] == '1');
+}

@@ -33,6 +33,13 @@ xmlDocPtr xml_in_parse(arena_t *a, const char *body, size_t len, const char *roo
 xmlNodePtr xml_child(xmlNodePtr parent, const char *name);
 const char *xml_child_text(arena_t *a, xmlNodePtr parent, const char *name);
 const char *xml_attr(arena_t *a, xmlNodePtr node, const char *name);
+/* An attribute of a type whose white space the schema collapses (xs:date,
+ * xs:boolean, numbers), without it: " 2030-01-02 " is valid and means
+ * 2030-01-02. NULL when absent. */
+const char *xml_attr_token(arena_t *a, xmlNodePtr node, const char *name);
+/* An xs:boolean's value v (white space around it allowed): 1 for "true" or
+ * "1", 0 otherwise; absent when v is NULL. */
+int xml_bool(const char *v, int absent);
 /* The text content of node (arena copy, "" when empty). */
 const char *xml_text(arena_t *a, xmlNodePtr node);
 

@@ -539,8 +539,8 @@ def test_submit_is_refused_when_materials_are_required(env, users, tmp_path):
 
 
 def test_submit_gates_with_the_regions_own_rules(private_stack, tmp_path):
-    """On a private stack, 沭阳县 gets materials rules of its own that ask
-    nothing for submit (set as the owner with psql): then the window gate
+    """On a private stack, 沭阳县 gets a submit materials list of its own that
+    asks nothing (set by the admin): then the window gate
     decides. Outside any window: window_closed naming every record; urgent
     without a reason: urgent_reason_missing; urgent with a reason: 201 at
     endorsement; a window opened for 2032 by the admin: 201, and a batch
@@ -548,8 +548,12 @@ def test_submit_gates_with_the_regions_own_rules(private_stack, tmp_path):
     env = private_stack()
     users = L.Users(env)
     try:
-        h.psql(env, "INSERT INTO rules_materials VALUES "
-                    "('321322', 'accept', 'acceptance_report', false)")
+        body = (f'<thresholds xmlns="{L.NS}"><threshold region="321322" '
+                'expertAmount="500000.00" expertCount="3" jointAmount="5000000.00" '
+                'jointExpertCount="5" expertMinMean="60" trialDays="90">'
+                '<materials action="submit"/></threshold></thresholds>')
+        r = users['admin1'].put_xml('/api/v1/config/thresholds', body)
+        assert r.status_code == 200, describe(r)
         admin = users['ca_shuyang']
 
         b = Batch(tmp_path, 3, year_start=2031, submit=True)

@@ -293,7 +293,7 @@ def test_large_projects_need_no_fewer_experts_than_mid_sized(users):
 def rule_lists(admin, region):
     """{('materials', action) | ('signoffs', purpose): [items]} of a region
     as GET /api/v1/config/thresholds shows them (kind, with '*' for
-    classified only; unit)."""
+    classified only; unit; a list the region inherits marked '(city)')."""
     r = admin.get('/api/v1/config/thresholds')
     assert r.status_code == 200, describe(r)
     t = next(t for t in r.doc.findall(N + 'threshold') if t.get('region') == region)
@@ -301,9 +301,11 @@ def rule_lists(admin, region):
     for g in t.findall(N + 'materials'):
         out[('materials', g.get('action'))] = [
             m.get('kind') + ('*' if m.get('classifiedOnly') == 'true' else '')
-            for m in g.findall(N + 'material')]
+            for m in g.findall(N + 'material')] + \
+            (['(city)'] if g.get('inherited') == 'true' else [])
     for g in t.findall(N + 'signoffs'):
-        out[('signoffs', g.get('purpose'))] = [u.get('unit') for u in g.findall(N + 'signoff')]
+        out[('signoffs', g.get('purpose'))] = [u.get('unit') for u in g.findall(N + 'signoff')] + \
+            (['(city)'] if g.get('inherited') == 'true' else [])
     return out
 
 
@@ -316,40 +318,52 @@ CITY_LISTS = {
 }
 
 
+def inherited(lists):
+    return {k: v + ['(city)'] for k, v in lists.items()}
+
+
+def county_submits(users, attach=()):
+    flow = L.Flow(users, unit='321322-AGRI', budget='300000.00')
+    flow.create()
+    flow.attach_materials(list(attach))
+    return flow, L.transition(flow.sub, flow.code, 'submit', flow.p.version)
+
+
 def test_materials_and_signoff_departments_are_rules_of_each_region(stack):
     """Issue 4: every gate up to approval is configurable per region, the
     required materials and the sign-off departments included. A list given
-    replaces that list of the region; the others stay (a county's are its
-    own copy of the city's); an empty list of its own means nothing is
-    needed; the change is audited before -> after; the gates and the joint
-    reviewers' scope follow at once."""
+    replaces that list of the region; the others stay the city's and follow
+    it; an empty list of its own means nothing is needed; inherited="true"
+    gives a list back to the city's; each change is audited before -> after;
+    the gates and the joint reviewers' scope follow at once."""
     env, users = stack
     admin = users['admin1']
     assert rule_lists(admin, '321300') == CITY_LISTS
-    doc = put_thresholds(admin, '321322', lists=(
+    put_thresholds(admin, '321322', lists=(
         '<materials action="submit"><material kind="declaration_form"/>'
-        '<material kind="secrecy_review" classifiedOnly="true"/></materials>'
+        '<material kind="secrecy_review" classifiedOnly=" true "/></materials>'
         '<signoffs purpose="joint"><signoff unit="321300-DRC"/></signoffs>'))
-    assert doc is not None
     county = rule_lists(admin, '321322')
-    assert county == {**CITY_LISTS,
+    assert county == {**inherited(CITY_LISTS),
                       ('materials', 'submit'): ['declaration_form', 'secrecy_review*'],
                       ('signoffs', 'joint'): ['321300-DRC']}, county
     assert rule_lists(admin, '321300') == CITY_LISTS
     summary = audit_summaries(users['auditor1'], 'region:321322', 'config_thresholds')[-1]
-    assert 'materials ' in summary and 'signoffs ' in summary, summary
+    assert ('lists submit=(city) accept=(city) joint=(city) secrecy=(city) -> '
+            'submit=[declaration_form, secrecy_review*] accept=(city) joint=[321300-DRC] '
+            'secrecy=(city)') in summary, summary
 
     # The county's declaration needs its one material; the city's still four.
-    flow = L.Flow(users, unit='321322-AGRI', cross=True, budget='300000.00')
-    flow.create()
-    flow.attach_materials(['declaration_form'])
-    flow.p = L.act(flow.sub, flow.p, 'submit')
+    flow, r = county_submits(users, ['declaration_form'])
+    assert r.status_code == 200, describe(r)
     city = L.Flow(users, budget='300000.00')
     city.create()
     city.attach_materials(['declaration_form'])
     L.problem(L.transition(city.sub, city.code, 'submit', city.p.version), 409,
               'materials_missing')
     # Cross-department in the county: the one department it names signs.
+    flow = L.Flow(users, unit='321322-AGRI', cross=True, budget='300000.00')
+    flow.materials = ('declaration_form',)
     flow.to('pre_implementation')
     assert users['jr_fin'].get(L.path(flow.code)).status_code == 404
     r = L.transition(flow.rev, flow.code, 'pass', flow.p.version)
@@ -360,13 +374,24 @@ def test_materials_and_signoff_departments_are_rules_of_each_region(stack):
     flow.p = L.act(flow.rev, flow.refresh(), 'pass')
     assert flow.p.stage == 'approval'
 
-    # An empty list of its own: nothing to attach before submit.
-    put_thresholds(admin, '321322', lists='<materials action="submit"/>')
-    assert rule_lists(admin, '321322')[('materials', 'submit')] == []
-    bare = L.Flow(users, unit='321322-AGRI', budget='300000.00')
-    bare.create()
-    bare.p = L.act(bare.sub, bare.p, 'submit')
-    assert bare.p.stage == 'endorsement'
+    # A list the county inherits follows the city's when it changes.
+    put_thresholds(admin, '321300', lists=(
+        '<materials action="accept"><material kind="acceptance_report"/></materials>'))
+    assert rule_lists(admin, '321322')[('materials', 'accept')] == \
+        ['acceptance_report', '(city)']
+    # Empty lists of its own: nothing to attach, nothing to sign.
+    put_thresholds(admin, '321322', lists=(
+        '<materials action="submit"/><materials action="accept"/>'
+        '<signoffs purpose="joint"/><signoffs purpose="secrecy"/>'))
+    assert set(map(tuple, rule_lists(admin, '321322').values())) == {()}
+    _, r = county_submits(users)
+    assert r.status_code == 200, describe(r)
+    # Given back to the city's: the county needs the city's four again.
+    put_thresholds(admin, '321322', lists='<materials action="submit" inherited="true"/>')
+    assert rule_lists(admin, '321322')[('materials', 'submit')] == \
+        CITY_LISTS[('materials', 'submit')] + ['(city)']
+    _, r = county_submits(users, ['declaration_form'])
+    L.problem(r, 409, 'materials_missing')
 
 
 @pytest.mark.parametrize('lists', [
@@ -379,13 +404,32 @@ def test_materials_and_signoff_departments_are_rules_of_each_region(stack):
     '</signoffs>',
     '<signoffs purpose="joint"><signoff unit="321300-NOPE"/></signoffs>',
     '<signoffs purpose="audit"/>',
+    '<materials action="submit" inherited="true"><material kind="declaration_form"/></materials>',
+    # The city's lists are its own: it has nothing to inherit.
+    '<signoffs purpose="joint" inherited="true"/>',
 ])
 def test_bad_rule_lists_are_refused_422(users, lists):
     """A material or department twice, a list twice, an action or purpose
     without a list, a kind that is not an attachment kind, a department
-    that does not exist: 422, nothing stored."""
+    that does not exist, items in a list given back to the city's, the city
+    inheriting: 422, nothing stored."""
     admin = users['admin1']
     before = admin.get('/api/v1/config/thresholds').content
     L.problem(admin.put_xml('/api/v1/config/thresholds', thresholds_body('321300', lists=lists)),
               422)
     assert admin.get('/api/v1/config/thresholds').content == before
+
+
+def test_white_space_around_a_day_is_no_part_of_it(users):
+    """xs:date collapses white space: " 2035-01-02 " is 2035-01-02, stored so
+    and ordered so (a window that closes before it opens is still 422)."""
+    admin = users['admin1']
+    body = (f'<windows xmlns="{L.NS}"><window region="321300" year="2035" '
+            f'opens=" 2035-01-02 " closes="2035-01-10"/></windows>')
+    r = admin.put_xml('/api/v1/config/windows', body)
+    assert r.status_code == 200, describe(r)
+    got = [w for w in r.doc.findall(N + 'window') if w.get('year') == '2035']
+    assert [(w.get('opens'), w.get('closes')) for w in got] == [('2035-01-02', '2035-01-10')]
+    body = (f'<windows xmlns="{L.NS}"><window region="321300" year="2035" '
+            f'opens=" 2035-01-11" closes="2035-01-10 "/></windows>')
+    L.problem(admin.put_xml('/api/v1/config/windows', body), 422)
