@@ -19,6 +19,12 @@
 -- inherited, marked so); an unchanged value is not repeated. Changes of one
 -- region's rules are serialised, so that a before is the one replaced.
 
+-- What the daemon checks at the door, kept by the table too: a project over
+-- the joint amount never needs fewer experts than a smaller one.
+ALTER TABLE rules_thresholds
+    ADD CONSTRAINT rules_thresholds_joint_above_expert
+    CHECK (joint_amount_fen >= expert_amount_fen AND joint_expert_count >= expert_count);
+
 CREATE TABLE rules_own (
     region text NOT NULL REFERENCES regions (code),
     tbl    text NOT NULL,

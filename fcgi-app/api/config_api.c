@@ -17,8 +17,7 @@
 /* The lists a region's thresholds hold: materials by action, sign-off
  * departments by purpose, each with its items' element and attributes. */
 typedef struct {
-    const char *tbl;      /* its name in rules_own and rules_lists */
-    const char *list;     /* element of one list */
+    const char *tbl;      /* element of one list, its name in rules_own and rules_lists */
     const char *key;      /* its attribute naming the action or purpose */
     const char *item;     /* element of one item */
     const char *item_key; /* the item's attribute */
@@ -26,8 +25,8 @@ typedef struct {
 } rule_list_t;
 
 static const rule_list_t rule_lists[] = {
-    {"materials", "materials", "action", "material", "kind", "classifiedOnly"},
-    {"signoffs", "signoffs", "purpose", "signoff", "unit", NULL},
+    {"materials", "action", "material", "kind", "classifiedOnly"},
+    {"signoffs", "purpose", "signoff", "unit", NULL},
 };
 
 /* Entries one PUT may hold: all of them are applied in one transaction. */
@@ -120,7 +119,7 @@ static void write_lists(xml_out_t *x, const PGresult *lists, int *row, const cha
             (*row)++;
             continue;
         }
-        xml_out_start(x, l->list);
+        xml_out_start(x, l->tbl);
         xml_out_attr(x, l->key, key);
         if (PQgetvalue(lists, *row, 3)[0] == 't')
             xml_out_attr(x, "inherited", "true");
@@ -285,11 +284,8 @@ static int read_lists(request_t *req, response_t *res, xmlNodePtr threshold, con
     const char **is = arena_alloc(req->arena, (nitems + 1) * sizeof *is);
     nlists = nitems = 0;
     for (xmlNodePtr g = threshold->children; g != NULL; g = g->next) {
-        const rule_list_t *l = NULL;
-        for (size_t i = 0;
-             g->type == XML_ELEMENT_NODE && i < sizeof rule_lists / sizeof rule_lists[0]; i++)
-            if (xmlStrcmp(g->name, BAD_CAST rule_lists[i].list) == 0)
-                l = &rule_lists[i];
+        const rule_list_t *l =
+            g->type == XML_ELEMENT_NODE ? rule_list_named((const char *)g->name) : NULL;
         if (l == NULL)
             continue;
         const char *key = xml_attr(req->arena, g, l->key);
