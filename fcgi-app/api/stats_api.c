@@ -1,5 +1,6 @@
-/* /api/v1/stats/overview: counts and money by stage, region and unit, and
- * how long projects wait at each stage, in the caller's scope. */
+/* /api/v1/stats/overview: counts and money by stage, region and unit, how
+ * long projects wait at each stage, and what is overdue, in the caller's
+ * scope. */
 #include "http/app.h"
 #include "api/handlers.h"
 #include "domain/money.h"
@@ -26,6 +27,17 @@ static const db_stmt_t stmt_by_unit = {
     " coalesce(sum(budget_approved_fen), 0) FROM projects GROUP BY unit ORDER BY unit",
     0, 1};
 
+/* Projects at filing past their region's days after acceptance, the longest
+ * overdue first, with the count of all of them. */
+static const db_stmt_t stmt_overdue = {
+    "stats_overdue",
+    "SELECT 'filing', p.code, d.due, current_date - d.due, count(*) OVER ()"
+    " FROM projects p CROSS JOIN LATERAL"
+    " (SELECT (p.stage_since + make_interval(days => t.filing_overdue_days))::date AS due"
+    "    FROM rules_thresholds t WHERE t.region = rules_region(p.region, 'rules_thresholds')) d"
+    " WHERE p.stage = 'filing' AND d.due < current_date ORDER BY d.due, p.code LIMIT 50",
+    0, 1};
+
 static const char *money(arena_t *a, const char *fen)
 {
     char buf[32];
@@ -50,10 +62,10 @@ static void group(xml_out_t *x, arena_t *a, const char *list, const char *item,
 
 int handle_stats_overview(request_t *req, response_t *res)
 {
-    const db_stmt_t *stmts[] = {&stmt_by_stage, &stmt_by_region, &stmt_by_unit};
-    const char *const *values[] = {NULL, NULL, NULL};
-    PGresult *out[3];
-    if (app_batch(req, res, stmts, values, 3, out) < 0)
+    const db_stmt_t *stmts[] = {&stmt_by_stage, &stmt_by_region, &stmt_by_unit, &stmt_overdue};
+    const char *const *values[] = {NULL, NULL, NULL, NULL};
+    PGresult *out[4];
+    if (app_batch(req, res, stmts, values, 4, out) < 0)
         return -1;
     long long projects = 0, requested = 0, approved = 0, decided = 0;
     for (int i = 0; i < PQntuples(out[0]); i++) {
@@ -91,5 +103,16 @@ int handle_stats_overview(request_t *req, response_t *res)
     xml_out_end(x);
     group(x, req->arena, "regions", "region", out[1]);
     group(x, req->arena, "units", "unit", out[2]);
+    xml_out_start(x, "overdue");
+    xml_out_attr(x, "total", PQntuples(out[3]) > 0 ? PQgetvalue(out[3], 0, 4) : "0");
+    for (int i = 0; i < PQntuples(out[3]); i++) {
+        xml_out_start(x, "item");
+        xml_out_attr(x, "kind", PQgetvalue(out[3], i, 0));
+        xml_out_attr(x, "project", PQgetvalue(out[3], i, 1));
+        xml_out_attr(x, "due", PQgetvalue(out[3], i, 2));
+        xml_out_attr(x, "daysOverdue", PQgetvalue(out[3], i, 3));
+        xml_out_end(x);
+    }
+    xml_out_end(x);
     return app_send_xml(req, res, x, 200);
 }

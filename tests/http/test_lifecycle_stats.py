@@ -5,6 +5,7 @@ approved budgets, the reduction rate, for users of different scopes."""
 
 import collections
 
+import itpm_http as h
 import lifecycle_api as L
 from lifecycle_api import N, describe
 
@@ -126,5 +127,38 @@ def test_overview_matches_independent_counts(private_stack):
             assert int(r.doc.get('total')) == n, stage
         # (1179999.99 - 993333.33) / 1179999.99 = 0.15819…
         assert rate == '0.1582'
+    finally:
+        users.close()
+
+
+def test_overdue_filings_in_scope(private_stack):
+    """SPEC: filing is overdue 30 days after acceptance (per region, in the
+    rules). The overview lists what is overdue, the longest overdue first,
+    in the caller's scope. Waiting 30 days is not a test's to do: three
+    projects made through the API are put at filing, accepted 31, 45 and 10
+    days ago, by the database's superuser."""
+    env = private_stack()
+    users = L.Users(env)
+    try:
+        assert L.stats(users['rev_city']).find(N + 'overdue').get('total') == '0'
+        city = [L.create(users['sub_psb'], title=f'归档 {i}') for i in range(2)]
+        county = L.create(users['sub_agri'], unit='321322-AGRI', title='归档 县')
+        for p, days in ((city[0], 31), (city[1], 10), (county, 45)):
+            h.psql(env, f"UPDATE projects SET stage = 'filing', stage_since = now() - "
+                        f"interval '{days} days' WHERE code = '{p.code}'", user='postgres')
+        due = h.psql(env, f"SELECT (stage_since + interval '30 days')::date FROM projects "
+                          f"WHERE code = '{city[0].code}'", user='postgres')
+
+        def overdue(uid):
+            o = L.stats(users[uid]).find(N + 'overdue')
+            return int(o.get('total')), [(i.get('kind'), i.get('project'), i.get('daysOverdue'))
+                                         for i in o.findall(N + 'item')], o
+        total, items, o = overdue('rev_city')
+        assert (total, items) == (2, [('filing', county.code, '15'),
+                                      ('filing', city[0].code, '1')]), items
+        assert o.findall(N + 'item')[1].get('due') == due
+        assert overdue('rev_shuyang')[:2] == (1, [('filing', county.code, '15')])
+        assert overdue('sub_psb')[:2] == (1, [('filing', city[0].code, '1')])
+        assert overdue('sub_health')[:2] == (0, [])
     finally:
         users.close()
