@@ -209,6 +209,24 @@ static void copy_attr(LDAP *ld, LDAPMessage *e, const char *attr, char *out, siz
     ldap_value_free_len(v);
 }
 
+/* Whether the group dn lies under base (both normalised, compared without
+ * case): a group of the same name elsewhere in the directory, which anyone
+ * allowed to create entries there could make, grants nothing. */
+static int group_in_base(const char *dn, const char *base)
+{
+    char *g = NULL, *b = NULL;
+    int in = 0;
+    if (ldap_dn_normalize(dn, LDAP_DN_FORMAT_LDAP, &g, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
+        ldap_dn_normalize(base, LDAP_DN_FORMAT_LDAP, &b, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS &&
+        g != NULL && b != NULL) {
+        size_t gl = strlen(g), bl = strlen(b);
+        in = bl > 0 && gl > bl + 1 && g[gl - bl - 1] == ',' && strcasecmp(g + gl - bl, b) == 0;
+    }
+    ldap_memfree(g);
+    ldap_memfree(b);
+    return in;
+}
+
 static dir_status_t read_groups(ldap_dir_t *dir, LDAPMessage *entry, const char *dn,
                                 user_t *user)
 {
@@ -222,7 +240,9 @@ static dir_status_t read_groups(ldap_dir_t *dir, LDAPMessage *entry, const char 
                 continue;
             memcpy(buf, v[i]->bv_val, v[i]->bv_len);
             buf[v[i]->bv_len] = '\0';
-            if (group_cn(buf, cn, sizeof cn) == 0)
+            if (group_in_base(buf,
+                              c->ldap_group_base_dn[0] ? c->ldap_group_base_dn : c->ldap_base_dn) &&
+                group_cn(buf, cn, sizeof cn) == 0)
                 apply_group(c, cn, user);
         }
         ldap_value_free_len(v);
@@ -374,6 +394,9 @@ dir_status_t ldap_dir_login(ldap_dir_t *dir, arena_t *a, const char *username,
     dir->last_rc = LDAP_SUCCESS;
     dir_status_t st = login_once(dir, username, password, user, reason);
     if (st == DIR_UNAVAILABLE && had_connections && dir->last_rc == LDAP_SERVER_DOWN) {
+        /* Both: a restart closed the one not used yet as well. */
+        drop(&dir->search);
+        drop(&dir->bind);
         dir->last_rc = LDAP_SUCCESS;
         st = login_once(dir, username, password, user, reason);
     }

@@ -97,7 +97,8 @@ static const conf_setting_t settings[] = {
     {"ldap", "attr_member_of", CONF_STR, S(ldap_attr_member_of), "memberOf", 0, 0,
      "attribute listing the user's group DNs; empty = search groups with group_filter"},
     {"ldap", "group_base_dn", CONF_STR, S(ldap_group_base_dn), "", 0, 0,
-     "where groups are searched when attr_member_of is empty"},
+     "where groups are: searched when attr_member_of is empty, else where a listed group must be"
+     " (empty: base_dn)"},
     {"ldap", "group_filter", CONF_STR, S(ldap_group_filter),
      "(&(objectClass=groupOfNames)(member=%s))", 0, 0,
      "group search filter; %s is the escaped user DN"},

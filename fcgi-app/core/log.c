@@ -74,10 +74,16 @@ static size_t stamp(char *buf, size_t size)
     return n > 0 ? (size_t)n : 0;
 }
 
+/* Writes one line. A control character in it (a newline in a username
+ * quoted by a message, say) becomes '?': text from outside cannot forge a
+ * line of its own. */
 static void emit(char *buf, size_t n, size_t size)
 {
     if (n >= size - 1)
         n = size - 2;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+            buf[i] = '?';
     buf[n++] = '\n';
     /* A log line that cannot be written has nowhere else to go. */
     (void)!write(log_fd, buf, n);

@@ -2,37 +2,12 @@
  * back as given. */
 #include "domain/upload.h"
 
+#include "core/utf8.h"
 #include "domain/declaration.h"
 
 #include <ctype.h>
 #include <libxml/xmlunicode.h>
 #include <string.h>
-
-/* The code point at s (n bytes left) into *c and its length; 0 when the
- * bytes are not UTF-8 (overlong forms, surrogates, values past U+10FFFF and
- * stray continuation bytes included: libxml2's decoder lets them through,
- * and PostgreSQL would then refuse the name). */
-static size_t utf8_at(const unsigned char *s, size_t n, unsigned *c)
-{
-    static const unsigned least[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (s[0] < 0x80) {
-        *c = s[0];
-        return 1;
-    }
-    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-    if (len == 0 || len > n || s[0] > 0xf4)
-        return 0;
-    unsigned v = s[0] & (0x7fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[i] & 0x3fu);
-    }
-    if (v < least[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *c = v;
-    return len;
-}
 
 /* Characters that make a name read as another or hide part of it: controls,
  * format characters (zero-width, bidirectional: U+202E shows

@@ -6,6 +6,7 @@
 #include "xml/xml_out.h"
 
 #include "core/log.h"
+#include "core/utf8.h"
 
 #include <libxml/xmlstring.h>
 #include <stdint.h>
@@ -85,25 +86,21 @@ static void put_str(xml_out_t *x, const char *s)
     put(x, s, strlen(s));
 }
 
-/* A control character XML 1.0 does not allow, or invalid UTF-8, would make
- * an ill-formed document: the document fails instead. */
-static int text_ok(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
-        if (*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r')
-            return 0;
-    return xmlCheckUTF8((const xmlChar *)s) != 0;
-}
-
 /* Writes s escaped for text content (in_attr 0) or a double-quoted
  * attribute value (1), in runs between the characters that need it; the
- * same references libxml2 writes. */
+ * same references libxml2 writes. A control character XML 1.0 does not
+ * allow, or bytes that are not UTF-8 (a client's text quoted in a problem,
+ * say), would make the document ill-formed: each is written as U+FFFD. */
 static void put_escaped(xml_out_t *x, const char *s, int in_attr)
 {
-    const char *run = s;
-    for (const char *p = s; *p != '\0'; p++) {
-        const char *ref;
-        switch (*p) {
+    static const char replacement[] = "\xef\xbf\xbd";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    size_t run = 0;
+    for (size_t i = 0; i < n;) {
+        const char *ref = NULL;
+        size_t len = 1;
+        switch (u[i]) {
         case '&':
             ref = "&amp;";
             break;
@@ -125,17 +122,24 @@ static void put_escaped(xml_out_t *x, const char *s, int in_attr)
         case '\t':
             ref = in_attr ? "&#9;" : NULL;
             break;
-        default:
-            ref = NULL;
+        default: {
+            unsigned c;
+            len = utf8_at(u + i, n - i, &c);
+            if (len == 0 || c < 0x20 || c == 0xfffe || c == 0xffff) {
+                ref = replacement;
+                len = 1;
+            }
             break;
         }
-        if (ref == NULL)
-            continue;
-        put(x, run, (size_t)(p - run));
-        put_str(x, ref);
-        run = p + 1;
+        }
+        if (ref != NULL) {
+            put(x, s + run, i - run);
+            put_str(x, ref);
+            run = i + len;
+        }
+        i += len;
     }
-    put_str(x, run);
+    put(x, s + run, n - run);
 }
 
 static void close_start_tag(xml_out_t *x)
@@ -208,7 +212,7 @@ void xml_out_attr(xml_out_t *x, const char *name, const char *value)
 {
     if (x->failed || value == NULL)
         return;
-    if (!x->in_tag || !text_ok(value)) {
+    if (!x->in_tag) {
         x->failed = 1;
         return;
     }
@@ -230,7 +234,7 @@ void xml_out_text(xml_out_t *x, const char *text)
 {
     if (x->failed || text == NULL)
         return;
-    if (x->depth == 0 || !text_ok(text)) {
+    if (x->depth == 0) {
         x->failed = 1;
         return;
     }
@@ -274,7 +278,7 @@ int xml_out_finish(xml_out_t *x, const char **body, size_t *len)
     /* A C string too, for callers that treat it as one. */
     put(x, "", 1);
     if (x->failed) {
-        log_error("xml writer failed (invalid UTF-8 in data, too deep or out of memory)");
+        log_error("xml writer failed (too deep, an attribute out of place, or out of memory)");
         return -1;
     }
     *body = x->buf;

@@ -24,7 +24,8 @@ void xml_out_int_elem(xml_out_t *x, const char *name, long long value);
 typedef int (*xml_out_write_fn)(void *ctx, const char *buf, int len);
 xml_out_t *xml_out_stream(arena_t *a, const char *root, const char *ns, xml_out_write_fn write,
                           void *ctx);
-/* Text content of the open element. */
+/* Text content of the open element. Values are escaped; a character XML
+ * cannot hold (a control, bytes that are not UTF-8) is written as U+FFFD. */
 void xml_out_text(xml_out_t *x, const char *text);
 /* Ends a streamed document and flushes it; 0 or -1. */
 int xml_out_close(xml_out_t *x);

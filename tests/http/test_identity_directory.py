@@ -3,6 +3,7 @@ problem within the configured time-out, the pool stays healthy, /readyz
 names the directory, existing sessions and tokens keep working, and after
 slapd is back logins work again without restarting itpmd."""
 
+import subprocess
 import time
 
 import requests
@@ -75,3 +76,50 @@ def test_directory_down_then_back(private_stack, problem):
             f'logins after slapd came back (and /readyz said ready), by worker: {after}'
         assert h.children(master) == kids, 'itpmd restarted its workers'
         assert h.master_pid(env) == master
+
+
+def test_directory_restart_unseen_by_the_workers(private_stack):
+    """slapd restarts between two logins and nothing else asks it meanwhile
+    (no /readyz): every worker's kept connections are stale, search and bind
+    alike, and the first login on each must still succeed (one retry on
+    fresh connections), not answer 503."""
+    env = private_stack(LDAP_TIMEOUTS)
+    pw = h.demo_password(env)
+    kids = h.wait_children(h.master_pid(env), 2, 10)
+    served = {}
+    for _ in range(5):
+        for pid, statuses in _served_by(env, h.spread_logins(env, 'sub_psb', pw, 8)).items():
+            served.setdefault(pid, []).extend(statuses)
+        if set(served) == set(kids):
+            break
+    assert set(served) == set(kids), f'logins reached only workers {sorted(served)} of {kids}'
+    h.stack_cmd(env, 'ldap-stop')
+    h.stack_cmd(env, 'ldap-start')
+    after = {}
+    for _ in range(5):
+        for pid, statuses in _served_by(env, h.spread_logins(env, 'cdo_psb', pw, 8)).items():
+            after.setdefault(pid, []).extend(statuses)
+        if set(after) == set(kids):
+            break
+    assert set(after) == set(kids), after
+    assert all(s == 200 for v in after.values() for s in v), \
+        f'logins after a restart of slapd, by worker: {after}'
+
+
+def test_a_role_group_outside_the_group_base_grants_nothing(private_stack):
+    """Roles come from groups under group_base_dn only: a group named like a
+    role group (cn=itpm-admin) made anywhere else in the directory, by
+    whoever may create entries there, gives its members nothing."""
+    env = private_stack()
+    base = env['ITPM_LDAP_BASE']
+    ldif = (f'dn: ou=elsewhere,{base}\nobjectClass: organizationalUnit\nou: elsewhere\n\n'
+            f'dn: cn=itpm-admin,ou=elsewhere,{base}\nobjectClass: groupOfNames\n'
+            f'cn: itpm-admin\nmember: uid=norole,ou=people,{base}\n')
+    r = subprocess.run(['ldapadd', '-x', '-H', env['ITPM_LDAP_URI'], '-D', env['ITPM_LDAP_ADMIN_DN'],
+                        '-w', env['ITPM_LDAP_ADMIN_PW']], input=ldif, capture_output=True,
+                       text=True, timeout=15)
+    assert r.returncode == 0, r.stderr
+    with h.Client(env) as c:
+        r = h.login(c, 'norole', h.demo_password(env))
+        assert r.status_code == 403, h.describe(r)
+        assert not h.set_cookies(r), h.describe(r)

@@ -11,6 +11,7 @@ fails any), so the suite can run three times on one stack within 15 minutes."""
 import re
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -208,6 +209,30 @@ def test_hostile_username_logs_no_one_in(env, session, name):
 
 def _raw_post(session, body, ctype):
     return session.post(h.SESSION, data=body, headers={'Content-Type': ctype})
+
+
+def test_a_username_cannot_forge_a_log_line(env, session):
+    """A line break in a username the log quotes (a failed login) becomes
+    '?': no line of the log starts with the forged text."""
+    forged = f'FORGED-{uuid.uuid4().hex} admin1 logged in'
+    body = ('<login xmlns="urn:itpm:1"><username>x&#10;2026-01-01T00:00:00.000+0000 info [1] '
+            f'{forged}</username><password>wrong</password></login>').encode()
+    r = _raw_post(session, body, 'application/xml')
+    assert 400 <= r.status_code < 500, h.describe(r)
+    no_session(r)
+    lines = Path(env['ITPM_LOG']).read_text(errors='replace').splitlines()
+    assert not any(line.startswith('2026-01-01') for line in lines)
+    assert any('x?2026-01-01t00:00:00.000+0000 info [1] ' + forged[:12].lower() in line
+               for line in lines), 'the refused login is not in the log'
+
+
+def test_bytes_that_are_not_utf8_in_a_namespace_are_400(env, session, problem):
+    """A namespace name with a byte that is not UTF-8: malformed (400), the
+    problem quoting it still well-formed XML, never a 500."""
+    r = _raw_post(session, b'<login xmlns="urn:itp\xe8m:1"><username>a</username>'
+                           b'<password>b</password></login>', 'application/xml')
+    problem(r, 400)
+    no_session(r)
 
 
 @pytest.mark.parametrize('case', ['xml raw NUL', 'xml &#0;'])
