@@ -109,6 +109,7 @@ bench_start_baseline "host=$ITPM_PG_HOST port=$ITPM_PG_PORT dbname=$ITPM_PG_DB u
 SUB_H="Authorization: Bearer $(token --sub bench-submitter --roles submitter --unit 321300-PSB --region 321300)"
 REV_H="Authorization: Bearer $(token --sub bench-reviewer --roles reviewer --unit 321300-DATA --region 321300)"
 CA_H="Authorization: Bearer $(token --sub bench-county-admin --roles county_admin --unit 321322-DATA --region 321322)"
+JR_H="Authorization: Bearer $(token --sub bench-joint-reviewer --roles joint_reviewer --unit 321300-DRC --region 321300)"
 
 # ---------------------------------------------------------------- data
 
@@ -264,8 +265,14 @@ done
 # an X-Request-Id of its own; the times are the request log's.
 LIST_QUERIES=("offset 0|limit=50&offset=0" "offset 100|limit=50&offset=100" "offset 5000|limit=50&offset=5000"
     "stage=listing|limit=50&stage=listing" "region=321322|limit=50&region=321322")
-for who in reviewer county_admin; do
-    if [ "$who" = reviewer ]; then hdr=$REV_H; else hdr=$CA_H; fi
+# A joint reviewer's scope is worked out per project (the departments its
+# sign-off needs), the one scope not read off the row's own columns.
+for who in reviewer county_admin joint_reviewer; do
+    case $who in
+        reviewer) hdr=$REV_H ;;
+        county_admin) hdr=$CA_H ;;
+        *) hdr=$JR_H ;;
+    esac
     for q in "${LIST_QUERIES[@]}"; do
         label=${q%%|*}
         rid="list-$who-$(printf '%s' "$label" | tr -c 'A-Za-z0-9' '_')-$$"
