@@ -303,11 +303,15 @@ static int send_result(request_t *req, response_t *res, const char *region, cons
         problem_simple(req->arena, res, 404, "no such batch", NULL);
         goto done;
     }
-    const char *pk[] = {PQgetvalue(b, 0, 0)};
+    /* Each code with the stage the batch gave it, as the first answer
+     * said, whatever the project went through since. */
+    const char *pk[] = {PQgetvalue(b, 0, 0), PQgetvalue(b, 0, 4)};
     if (!PQsendQueryParams(conn,
-                           "SELECT batch_record, code, source_ref, stage FROM projects"
-                           " WHERE batch_id = $1 ORDER BY batch_record",
-                           1, NULL, pk, NULL, NULL, 0) ||
+                           "SELECT batch_record, code, source_ref,"
+                           " CASE WHEN category = 'existing' THEN 'operation'"
+                           " WHEN $2::boolean THEN 'endorsement' ELSE 'draft' END"
+                           " FROM projects WHERE batch_id = $1 ORDER BY batch_record",
+                           2, NULL, pk, NULL, NULL, 0) ||
         !PQsetSingleRowMode(conn)) {
         app_db_problem(req, res, db_fail(db, "batch codes", NULL));
         goto done;

@@ -397,6 +397,11 @@ batch_parser_t *batch_parser_new(const batch_handlers_t *h, size_t max_errors, l
     p->plug_end = p->front.endElementNs;
     p->front.startElementNs = front_start;
     p->front.endElementNs = front_end;
+    /* A CDATA section is text like any other (XML_PARSE_NOCDATA): without a
+     * cdataBlock handler the parser hands it to the characters one, which
+     * the plug validates and the tree keeps. Through the plug's own
+     * cdataBlock it reached the handler NOCDATA had removed, and was lost. */
+    p->front.cdataBlock = NULL;
     p->ctxt->sax = &p->front;
     return p;
 fail:

@@ -295,6 +295,27 @@ def test_same_batch_twice_is_stored_once(env, users, tmp_path):
     assert again.same_as(first)
     assert B.rows_tagged(env, b.tag) == 20
     assert len(B.audit_of(users['auditor1'], REGION, b.id)) == 1
+    # What happened to a project since does not change the first answer.
+    code = first.codes[0]['code']
+    B.su(env, f"UPDATE projects SET stage = 'rejected' WHERE code = '{code}'")
+    again = B.result(B.post(admin, b.path), 201)
+    assert again.same_as(first), (again, first)
+
+
+def test_cdata_is_text_like_any_other(env, users, tmp_path):
+    """A CDATA section in a record is part of its text, as in a single
+    declaration: kept whole, and a title that is only CDATA is a title."""
+    b = Batch(tmp_path, 2, year_start=2035)
+    body = b.body.decode()
+    titles = re.findall(r'<title>([^<]*)</title>', body)
+    body = body.replace(f'<title>{titles[0]}</title>',
+                        f'<title>A<![CDATA[ & <b> ]]>Z {titles[0]}</title>', 1)
+    body = body.replace(f'<title>{titles[1]}</title>', f'<title><![CDATA[{titles[1]}]]></title>', 1)
+    b.path.write_bytes(body.encode())
+    admin = users['ca_shuyang']
+    res = B.result(B.post(admin, b.path), 201)
+    got = [L.read(admin, c['code']).text('title') for c in res.codes]
+    assert got == [f'A & <b> Z {titles[0]}', titles[1]], got
 
 
 def test_same_id_other_content_is_a_conflict(env, users, tmp_path):
