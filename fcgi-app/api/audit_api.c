@@ -24,9 +24,9 @@ static const db_stmt_t stmt_audit_list = {
     " WHERE ($1::timestamptz IS NULL OR at >= $1::timestamptz)"
     " AND ($2::timestamptz IS NULL OR at < $2::timestamptz)"
     " AND ($3::text IS NULL OR actor = $3) AND ($4::text IS NULL OR object = $4)"
-    " AND id > coalesce($5::bigint, 0)"
+    " AND ($8::text IS NULL OR action = $8) AND id > coalesce($5::bigint, 0)"
     " ORDER BY id LIMIT $6::int OFFSET $7::int",
-    7, 1};
+    8, 1};
 
 static const db_stmt_t stmt_audit_verify = {
     "audit_verify", "SELECT records, first_broken, reason FROM audit_verify()", 0, 1};
@@ -60,13 +60,12 @@ int handle_audit_list(request_t *req, response_t *res)
                        "limit must be 1..1000, after a record id and offset 0..1000000", NULL);
         return -1;
     }
-    const char *values[] = {request_query(req, "from"),
-                            request_query(req, "to"),
-                            request_query(req, "actor"),
-                            request_query(req, "object"),
+    const char *values[] = {request_query(req, "from"), request_query(req, "to"),
+                            request_query(req, "actor"), request_query(req, "object"),
                             arena_printf(req->arena, "%lld", after),
-                            arena_printf(req->arena, "%lld", limit),
-                            arena_printf(req->arena, "%lld", offset)};
+                            /* One more than asked: whether a next page exists. */
+                            arena_printf(req->arena, "%lld", limit + 1),
+                            arena_printf(req->arena, "%lld", offset), request_query(req, "action")};
     db_status_t status;
     PGresult *rs = db_query(req->app->db, req->arena, &stmt_audit_list, values, &status);
     if (rs == NULL || db_flush(req->app->db, req->arena, &status) < 0) {
@@ -75,8 +74,10 @@ int handle_audit_list(request_t *req, response_t *res)
     }
     int n = PQntuples(rs);
     xml_out_t *x = xml_out_begin(req->arena, "auditRecords", ITPM_NS);
-    if (n == limit)
+    if (n > limit) {
+        n = (int)limit;
         xml_out_attr(x, "next", PQgetvalue(rs, n - 1, 0));
+    }
     static const char *const fields[] = {"at",     "actor",  "role",    "address", "requestId",
                                          "action", "object", "summary", "hash"};
     for (int i = 0; i < n; i++) {

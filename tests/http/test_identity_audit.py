@@ -59,6 +59,16 @@ def test_audit_trail_filters_and_pages(env, session, auditor, problem):
     assert [x['id'] for x in page1] == [x['id'] for x in mine[:2]] and nxt == str(mine[1]['id'])
     page2, _ = h.audit_records(auditor, object='user:expert3', after=nxt, limit=2)
     assert page2 and page2[0]['id'] == mine[2]['id']
+    # The last page says so: no next when nothing follows, even when it is full.
+    last, nxt = h.audit_records(auditor, object='user:expert3', after=mine[-1]['id'] - 1,
+                                limit=1)
+    assert [x['id'] for x in last] == [mine[-1]['id']] and nxt is None, (last, nxt)
+    # By action.
+    logins, _ = h.audit_records(auditor, object='user:expert3', action='login', limit=1000)
+    assert {x['id'] for x in mine} <= {x['id'] for x in logins}
+    assert logins and all(x['action'] == 'login' for x in logins)
+    none, _ = h.audit_records(auditor, object='user:expert3', action='no-such-action')
+    assert none == []
     # Or by offset, as lists usually page.
     page2, _ = h.audit_records(auditor, object='user:expert3', limit=2, offset=2, **first)
     assert [x['id'] for x in page2] == [x['id'] for x in mine[2:4]]
