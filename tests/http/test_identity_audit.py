@@ -178,3 +178,21 @@ def test_audit_chain_verifies_after_the_suite(env, auditor):
     with h.Client(env) as c:
         r = c.get('/api/v1/audit/verify', headers=h.bearer(role_token(env, 'admin')))
         assert r.status_code == 200 and 'ok="true"' in r.text, h.describe(r)
+
+
+def test_removal_of_the_newest_records_is_found_once_verified(private_stack):
+    """What is left after the newest records are removed is a whole chain:
+    each verification that finds it whole keeps the newest record it saw,
+    and the next one reports that record gone. Never on the shared stack."""
+    env = private_stack()
+    with h.Client(env, user='auditor1') as aud, h.Client(env) as c:
+        for user in ('sub_psb', 'cdo_psb', 'rev_city'):
+            h.session_doc(h.login(c, user, h.demo_password(env)))
+        ok, records, broken, _ = h.audit_verify(aud)
+        assert ok and broken is None
+        newest = int(h.psql(env, 'SELECT max(id) FROM audit_log', user='postgres'))
+        _as_owner_without_trigger(env, f'DELETE FROM audit_log WHERE id >= {newest - 1}')
+        ok, records2, broken, reason = h.audit_verify(aud)
+        assert (ok, broken) == (False, newest), f'ok {ok}, firstBroken {broken} ({reason})'
+        assert 'removed' in reason, reason
+        assert records2 == records - 2
