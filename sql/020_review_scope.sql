@@ -49,7 +49,7 @@ LANGUAGE sql STABLE AS $$
                                           AND s.unit = current_setting('itpm.unit', true))
                                AS secrecy
                           FROM regions r
-                          JOIN rules_thresholds t
+                          LEFT JOIN rules_thresholds t
                             ON t.region = rules_region(r.code, 'rules_thresholds')) AS m
                  CROSS JOIN LATERAL (
                        SELECT c.dept, c.secret,

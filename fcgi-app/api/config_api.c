@@ -111,6 +111,10 @@ static const rule_list_t *rule_list_named(const char *tbl)
 static void write_lists(xml_out_t *x, const PGresult *lists, int *row, const char *region)
 {
     int n = PQntuples(lists);
+    /* The two statements read apart: a region added between them has lists
+     * but no thresholds here. */
+    while (*row < n && strcmp(PQgetvalue(lists, *row, 0), region) < 0)
+        (*row)++;
     while (*row < n && strcmp(PQgetvalue(lists, *row, 0), region) == 0) {
         const char *tbl = PQgetvalue(lists, *row, 1);
         const char *key = PQgetvalue(lists, *row, 2);
@@ -267,10 +271,8 @@ int handle_config_windows_put(request_t *req, response_t *res)
 
 /* The lists a <threshold> gives into *lists and *items (text[] literals, as
  * rules_lists_put() reads them): "tbl:key:own" or "tbl:key:inherit" per
- * list, "tbl:key:name:t|f" per item. -1 with the 422 answered when a list
- * to inherit holds items. */
-static int read_lists(request_t *req, response_t *res, xmlNodePtr threshold, const char **lists,
-                      const char **items)
+ * list, "tbl:key:name:t|f" per item. */
+static void read_lists(request_t *req, xmlNodePtr threshold, const char **lists, const char **items)
 {
     size_t nlists = 0, nitems = 0;
     for (xmlNodePtr g = threshold->children; g != NULL; g = g->next) {
@@ -292,12 +294,11 @@ static int read_lists(request_t *req, response_t *res, xmlNodePtr threshold, con
         int inherit = xml_bool(xml_attr(req->arena, g, "inherited"), 0);
         ls[nlists++] =
             arena_printf(req->arena, "%s:%s:%s", l->tbl, key, inherit ? "inherit" : "own");
-        for (xmlNodePtr it = g->children; it != NULL; it = it->next) {
+        /* An inherited list's items are the city's, as GET shows them:
+         * sending the document back keeps the list inherited. */
+        for (xmlNodePtr it = g->children; !inherit && it != NULL; it = it->next) {
             if (it->type != XML_ELEMENT_NODE)
                 continue;
-            if (inherit)
-                return bad_entry(req, res, g,
-                                 "a list the region inherits holds no items of its own");
             int flag = l->flag != NULL && xml_bool(xml_attr(req->arena, it, l->flag), 0);
             is[nitems++] = arena_printf(req->arena, "%s:%s:%s:%s", l->tbl, key,
                                         xml_attr(req->arena, it, l->item_key), flag ? "t" : "f");
@@ -305,7 +306,6 @@ static int read_lists(request_t *req, response_t *res, xmlNodePtr threshold, con
     }
     *lists = pg_text_array(req->arena, ls, nlists);
     *items = pg_text_array(req->arena, is, nitems);
-    return 0;
 }
 
 int handle_config_thresholds_put(request_t *req, response_t *res)
@@ -333,8 +333,7 @@ int handle_config_thresholds_put(request_t *req, response_t *res)
         v[4] = xml_attr(req->arena, e, "jointExpertCount");
         v[5] = xml_attr(req->arena, e, "expertMinMean");
         v[6] = xml_attr(req->arena, e, "trialDays");
-        if (read_lists(req, res, e, &v[7], &v[8]) < 0)
-            return -1;
+        read_lists(req, e, &v[7], &v[8]);
         v[9] = req->remote_addr;
         v[10] = req->request_id;
         if (atoi(v[2]) < 1 || atoi(v[4]) < 1)

@@ -270,12 +270,13 @@ static int send_project(request_t *req, response_t *res, const PGresult *rs, int
 }
 
 /* Versions one If-Match may name; more are not looked at. */
-#define IF_MATCH_MAX 8
+#define IF_MATCH_MAX 32
 
-/* A version as its ETag's text: 1 to 9 digits. */
+/* A version as its ETag's text: 1 to 9 digits, no leading zero (a strong
+ * comparison is of the text: "03" is not "3"). */
 static int version_text(const char *s, size_t n)
 {
-    return n >= 1 && n <= 9 && strspn(s, "0123456789") >= n;
+    return n >= 1 && n <= 9 && s[0] != '0' && strspn(s, "0123456789") >= n;
 }
 
 /* The version the precondition holds for into *version (RFC 9110, 13.1.1:
@@ -335,7 +336,7 @@ static int if_match_version(request_t *req, response_t *res, const char *code, c
         return 0;
     const char *current = PQgetvalue(out[0], 0, 0);
     for (size_t i = 0; i < nnamed && !any; i++)
-        any = strtol(named[i], NULL, 10) == strtol(current, NULL, 10);
+        any = strcmp(named[i], current) == 0;
     if (any)
         *version = current;
     return 0;

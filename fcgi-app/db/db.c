@@ -151,7 +151,7 @@ static db_status_t db_failure(db_t *db, const db_stmt_t *stmt, PGresult *res)
     if (unavailable)
         log_error("database unavailable in %s: %s%s", stmt->name, msg,
                   broken ? " (connection dropped)" : "");
-    else if (strcmp(state, "42501") == 0)
+    else if (strcmp(state, "42501") == 0 && strstr(msg, "row-level security") != NULL)
         /* Row security refusing what the caller may not write: the
          * caller's error, answered 403, not the server's. */
         log_info("statement %s refused: %s", stmt->name, msg);

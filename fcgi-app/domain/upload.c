@@ -12,15 +12,17 @@
 /* Characters that make a name read as another or hide part of it: controls,
  * format characters (zero-width, bidirectional: U+202E shows
  * "invoice\u202Efdp.exe" as "invoiceexe.pdf"), line and paragraph
- * separators, private use, and the invisible ones libxml2's Unicode 4
- * tables do not class so (newer formats, fillers, variation selectors). */
+ * separators, private use, noncharacters, and the invisible ones libxml2's
+ * Unicode 4 tables do not class so (newer formats, fillers, variation
+ * selectors). */
 static int deceptive(unsigned c)
 {
     int cp = (int)c;
     return xmlUCSIsCatCc(cp) || xmlUCSIsCatCf(cp) || xmlUCSIsCatZl(cp) || xmlUCSIsCatZp(cp) ||
            xmlUCSIsCatCo(cp) || c == 0x061c || c == 0x115f || c == 0x1160 || c == 0x180e ||
            (c >= 0x2066 && c <= 0x2069) || c == 0x3164 || c == 0xffa0 ||
-           (c >= 0xfe00 && c <= 0xfe0f) || (c >= 0xe0100 && c <= 0xe01ef);
+           (c >= 0xfe00 && c <= 0xfe0f) || (c >= 0xe0100 && c <= 0xe01ef) ||
+           (c >= 0xfdd0 && c <= 0xfdef) || (c & 0xfffe) == 0xfffe;
 }
 
 /* A file name a user can be given back: UTF-8, printable, not blank, no

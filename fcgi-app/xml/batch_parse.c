@@ -221,7 +221,8 @@ static int head_read(batch_head_t *h, int nattr, const xmlChar **attrs)
         else if (attr_is(a, "kind"))
             attr_copy(h->kind, sizeof h->kind, a);
         else if (attr_is(a, "submit")) {
-            char v[8];
+            /* Room for the white space xs:boolean allows around it. */
+            char v[64];
             attr_copy(v, sizeof v, a);
             h->submit = xml_bool(v, 0);
         }

@@ -123,12 +123,11 @@ static void put_escaped(xml_out_t *x, const char *s, int in_attr)
             ref = in_attr ? "&#9;" : NULL;
             break;
         default: {
-            unsigned c;
-            len = utf8_at(u + i, n - i, &c);
-            if (len == 0 || c < 0x20 || c == 0xfffe || c == 0xffff) {
+            unsigned c = 0;
+            size_t got = utf8_at(u + i, n - i, &c);
+            len = got != 0 ? got : 1;
+            if (got == 0 || c < 0x20 || c == 0xfffe || c == 0xffff)
                 ref = replacement;
-                len = 1;
-            }
             break;
         }
         }

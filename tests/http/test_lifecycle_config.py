@@ -404,15 +404,13 @@ def test_materials_and_signoff_departments_are_rules_of_each_region(stack):
     '</signoffs>',
     '<signoffs purpose="joint"><signoff unit="321300-NOPE"/></signoffs>',
     '<signoffs purpose="audit"/>',
-    '<materials action="submit" inherited="true"><material kind="declaration_form"/></materials>',
     # The city's lists are its own: it has nothing to inherit.
     '<signoffs purpose="joint" inherited="true"/>',
 ])
 def test_bad_rule_lists_are_refused_422(users, lists):
     """A material or department twice, a list twice, an action or purpose
     without a list, a kind that is not an attachment kind, a department
-    that does not exist, items in a list given back to the city's, the city
-    inheriting: 422, nothing stored."""
+    that does not exist, the city inheriting: 422, nothing stored."""
     admin = users['admin1']
     before = admin.get('/api/v1/config/thresholds').content
     L.problem(admin.put_xml('/api/v1/config/thresholds', thresholds_body('321300', lists=lists)),
@@ -433,3 +431,22 @@ def test_white_space_around_a_day_is_no_part_of_it(users):
     body = (f'<windows xmlns="{L.NS}"><window region="321300" year="2035" '
             f'opens=" 2035-01-11" closes="2035-01-10 "/></windows>')
     L.problem(admin.put_xml('/api/v1/config/windows', body), 422)
+
+
+def test_thresholds_as_read_can_be_sent_back(stack):
+    """What GET /api/v1/config/thresholds answers, PUT back as it is, changes
+    nothing: a list a county inherits (shown with the city's items and
+    inherited="true") stays inherited and follows the city's."""
+    env, users = stack
+    admin = users['admin1']
+    put_thresholds(admin, '321322', lists='<signoffs purpose="joint"><signoff unit="321300-DRC"/>'
+                                          '</signoffs>')
+    before = admin.get('/api/v1/config/thresholds')
+    assert before.status_code == 200, describe(before)
+    r = admin.put_xml('/api/v1/config/thresholds', before.content)
+    assert r.status_code == 200, describe(r)
+    assert r.content == before.content
+    assert admin.get('/api/v1/config/thresholds').content == before.content
+    put_thresholds(admin, '321300', lists=(
+        '<materials action="accept"><material kind="test_report"/></materials>'))
+    assert rule_lists(admin, '321322')[('materials', 'accept')] == ['test_report', '(city)']

@@ -384,7 +384,8 @@ def test_if_match_as_rfc_9110_reads_it(users):
     p = L.create(sub, title='If-Match 列表测试')
     body = L.declaration(title='改名一')
     v = p.version
-    for header in (f'W/"{v}"', f'"{v + 1}", "{v + 7}"', 'garbage', f'"{v}" x', '"', ','):
+    for header in (f'W/"{v}"', f'"{v + 1}", "{v + 7}"', 'garbage', f'"{v}" x', '"', ',',
+                   f'"0{v}"'):
         L.problem(sub.put_xml(L.path(p.code), body, headers={'If-Match': header}), 412, False)
     L.problem(users['cdo_psb'].put_xml(L.path(p.code), body, headers={'If-Match': 'garbage'}),
               403)

@@ -57,6 +57,8 @@ static void test_characters_that_hide_what_a_name_is_are_refused(void **state)
         "a\xef\xb8\x8f.pdf",     /* U+FE0F variation selector */
         "a\xf3\xa0\x81\x81.pdf", /* U+E0041 tag */
         "a\xee\x80\x80.pdf",     /* U+E000 private use */
+        "a\xef\xbf\xbe.pdf",     /* U+FFFE noncharacter */
+        "a\xef\xb7\x90.pdf",     /* U+FDD0 noncharacter */
     };
     for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++)
         assert_false(upload_filename_valid(hidden[i]));

@@ -88,6 +88,10 @@ static void test_bad_characters_are_replaced(void **state)
         {"\xc1\x81", "\xef\xbf\xbd\xef\xbf\xbd"},
         {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
         {"ok \xe4\xb8\xad", "ok \xe4\xb8\xad"},
+        {"a\xef\xbf\xbe"
+         "b\xef\xbf\xbf",
+         "a\xef\xbf\xbd"
+         "b\xef\xbf\xbd"}, /* U+FFFE, U+FFFF */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         arena_t *a = arena_create(4096);
