@@ -6,6 +6,7 @@
 #include "pool/scoreboard.h"
 #include "core/xalloc.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,17 +258,31 @@ static int pipeline_synced(PGconn *conn)
  * all of it back, so no BEGIN and COMMIT need to travel (each would cost
  * the server a statement). On success out[0..n-1] hold the statements'
  * results (owned by the arena). */
+/* Whether an idle connection has something to read: the server says
+ * nothing unasked between queries but its farewell (a restart's FATAL and
+ * the close), so this one is going away. */
+static int closing(PGconn *c)
+{
+    struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
 static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
                          const db_stmt_t *const *stmts, const char *const *const *values, int n,
                          PGresult **out, db_status_t *status)
 {
+    int writes = 0;
+    for (int i = 0; i < n; i++)
+        writes = writes || !stmts[i]->idempotent;
+    /* A write cannot be retried once sent (it may have run): one sent on a
+     * connection a restart closed would fail the request. A read is
+     * retried instead, so only writes pay for the look. */
+    if (writes && db->conn != NULL && closing(db->conn))
+        db_disconnect(db);
     if (db->conn == NULL && db_connect(db) < 0) {
         *status = DB_UNAVAILABLE;
         return -1;
     }
-    int writes = 0;
-    for (int i = 0; i < n; i++)
-        writes = writes || !stmts[i]->idempotent;
     const db_stmt_t *context = writes ? &stmt_context_write : &stmt_context;
     if (ensure_prepared(db, context, status) < 0 ||
         (writes && ensure_prepared(db, &stmt_flush, status) < 0))
@@ -385,6 +400,9 @@ PGresult *db_query(db_t *db, arena_t *a, const db_stmt_t *stmt, const char *cons
                    db_status_t *status)
 {
     db->sqlstate[0] = '\0';
+    /* As in query_as_once(): a write cannot be retried once sent. */
+    if (!stmt->idempotent && db->conn != NULL && closing(db->conn))
+        db_disconnect(db);
     for (int attempt = 0; attempt < 2; attempt++) {
         if (db->conn == NULL && db_connect(db) < 0) {
             *status = DB_UNAVAILABLE;
