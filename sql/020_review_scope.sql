@@ -6,11 +6,11 @@
 -- region's lists and thresholds each time) and itpm_is_assigned_expert() of
 -- every row an expert's did: with 70,000 projects a joint reviewer's list
 -- ran into the statement time-out and the overview into the worker's. Each
--- is now worked out once per statement, as an InitPlan in the place of the
--- role test it replaces (so no statement sets up more of them than before):
--- the projects assigned to the expert, and for a joint reviewer the regions
--- whose lists name their department, with the joint amount of each. Per row
--- only a comparison is left. What the policy allows is unchanged.
+-- is now worked out once, as an InitPlan in the place of the role test it
+-- replaces (so no statement sets up more of them than before): the projects
+-- assigned to the expert, and for a joint reviewer the least budget that
+-- needs their department, by region and flags (kept for the transaction).
+-- Per row only a comparison is left. What the policy allows is unchanged.
 
 -- The projects assigned to the caller when an expert, else NULL (no row
 -- matches). Definer: the assignments' own policy reads projects.
@@ -29,37 +29,52 @@ $$;
 -- or not. 0 where any amount needs it (the secrecy list for a classified
 -- project, the joint list for a cross-department one), the region's joint
 -- amount where only the joint list names the department, no key where
--- nothing does. NULL for anyone else.
+-- nothing does. NULL for anyone else. Worked out once per transaction (a
+-- page of the list reads projects three times) and kept in a setting of
+-- the transaction, as the caller's context is.
 CREATE FUNCTION itpm_signoff_scope() RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN itpm_has_role('joint_reviewer') THEN (
-        SELECT coalesce(jsonb_object_agg(g.region, g.least), '{}')
-          FROM (SELECT m.region, jsonb_object_agg(f.dept || f.secret, f.least) AS least
-                  FROM (SELECT r.code AS region, t.joint_amount_fen AS amount,
-                               EXISTS (SELECT 1 FROM rules_signoff_units s
-                                        WHERE s.purpose = 'joint'
-                                          AND s.region = rules_list_region(r.code, 'signoffs',
-                                                                           'joint')
-                                          AND s.unit = current_setting('itpm.unit', true))
-                               AS joint,
-                               EXISTS (SELECT 1 FROM rules_signoff_units s
-                                        WHERE s.purpose = 'secrecy'
-                                          AND s.region = rules_list_region(r.code, 'signoffs',
-                                                                           'secrecy')
-                                          AND s.unit = current_setting('itpm.unit', true))
-                               AS secrecy
-                          FROM regions r
-                          LEFT JOIN rules_thresholds t
-                            ON t.region = rules_region(r.code, 'rules_thresholds')) AS m
-                 CROSS JOIN LATERAL (
-                       SELECT c.dept, c.secret,
-                              CASE WHEN c.secret = 's' AND m.secrecy THEN 0
-                                   WHEN m.joint AND c.dept = 'c' THEN 0
-                                   WHEN m.joint THEN m.amount END AS least
-                         FROM (VALUES ('c', 's'), ('c', 'p'), ('n', 's'), ('n', 'p'))
-                              AS c (dept, secret)) AS f
-                 WHERE f.least IS NOT NULL
-                 GROUP BY m.region) AS g) END
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_kept text := current_setting('itpm.signoff_scope', true);
+    v_scope jsonb;
+BEGIN
+    IF NOT itpm_has_role('joint_reviewer') THEN
+        RETURN NULL;
+    END IF;
+    IF v_kept <> '' THEN
+        RETURN v_kept::jsonb;
+    END IF;
+    SELECT coalesce(jsonb_object_agg(g.region, g.least), '{}')
+      INTO v_scope
+      FROM (SELECT m.region, jsonb_object_agg(f.dept || f.secret, f.least) AS least
+              FROM (SELECT r.code AS region, t.joint_amount_fen AS amount,
+                           EXISTS (SELECT 1 FROM rules_signoff_units s
+                                    WHERE s.purpose = 'joint' AND s.region = w.joint
+                                      AND s.unit = current_setting('itpm.unit', true)) AS joint,
+                           EXISTS (SELECT 1 FROM rules_signoff_units s
+                                    WHERE s.purpose = 'secrecy' AND s.region = w.secrecy
+                                      AND s.unit = current_setting('itpm.unit', true))
+                           AS secrecy
+                      FROM regions r
+                     -- Each region's lists and thresholds looked up once.
+                     CROSS JOIN LATERAL (
+                           SELECT rules_region(r.code, 'rules_thresholds') AS thresholds,
+                                  rules_list_region(r.code, 'signoffs', 'joint') AS joint,
+                                  rules_list_region(r.code, 'signoffs', 'secrecy') AS secrecy
+                           OFFSET 0) AS w
+                      LEFT JOIN rules_thresholds t ON t.region = w.thresholds) AS m
+             CROSS JOIN LATERAL (
+                   SELECT c.dept, c.secret,
+                          CASE WHEN c.secret = 's' AND m.secrecy THEN 0
+                               WHEN m.joint AND c.dept = 'c' THEN 0
+                               WHEN m.joint THEN m.amount END AS least
+                     FROM (VALUES ('c', 's'), ('c', 'p'), ('n', 's'), ('n', 'p'))
+                          AS c (dept, secret)) AS f
+             WHERE f.least IS NOT NULL
+             GROUP BY m.region) AS g;
+    PERFORM set_config('itpm.signoff_scope', v_scope::text, true);
+    RETURN v_scope;
+END
 $$;
 
 -- Whether a project needs the sign-off of the department p_scope describes
