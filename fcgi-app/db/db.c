@@ -22,6 +22,7 @@ struct db {
     const db_stmt_t *prepared[DB_MAX_PREPARED];
     int nprepared;
     int64_t last_failed_connect_ms;
+    int64_t answered_ms; /* when the connection last answered */
     /* The codes of the city regions, comma-separated (scope.h), read when
      * the connection opens: regions are reference data the migrations
      * write, and the daemon restarts to apply a migration. */
@@ -258,12 +259,18 @@ static int pipeline_synced(PGconn *conn)
  * all of it back, so no BEGIN and COMMIT need to travel (each would cost
  * the server a statement). On success out[0..n-1] hold the statements'
  * results (owned by the arena). */
+/* A connection that answered less than this long ago is taken to be open:
+ * a server restart takes longer, and under load no write pays for a look. */
+#define DB_LOOK_AFTER_MS 100
+
 /* Whether an idle connection has something to read: the server says
  * nothing unasked between queries but its farewell (a restart's FATAL and
  * the close), so this one is going away. */
-static int closing(PGconn *c)
+static int closing(db_t *db)
 {
-    struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+    if (monotonic_ms() - db->answered_ms < DB_LOOK_AFTER_MS)
+        return 0;
+    struct pollfd p = {.fd = PQsocket(db->conn), .events = POLLIN};
     return poll(&p, 1, 0) > 0;
 }
 
@@ -277,7 +284,7 @@ static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
     /* A write cannot be retried once sent (it may have run): one sent on a
      * connection a restart closed would fail the request. A read is
      * retried instead, so only writes pay for the look. */
-    if (writes && db->conn != NULL && closing(db->conn))
+    if (writes && db->conn != NULL && closing(db))
         db_disconnect(db);
     if (db->conn == NULL && db_connect(db) < 0) {
         *status = DB_UNAVAILABLE;
@@ -331,6 +338,7 @@ static int query_as_once(db_t *db, arena_t *a, const db_actor_t *actor,
     if (writes && synced)
         flush_ok = drain_one(c, &flushed) == PGRES_TUPLES_OK && pipeline_synced(c);
     int exited = PQexitPipelineMode(c) == 1;
+    db->answered_ms = monotonic_ms();
     int rc = 0;
     if (writes && committed && !flush_ok) {
         /* The write is committed but not known to be on disk: not answered
@@ -401,7 +409,7 @@ PGresult *db_query(db_t *db, arena_t *a, const db_stmt_t *stmt, const char *cons
 {
     db->sqlstate[0] = '\0';
     /* As in query_as_once(): a write cannot be retried once sent. */
-    if (!stmt->idempotent && db->conn != NULL && closing(db->conn))
+    if (!stmt->idempotent && db->conn != NULL && closing(db))
         db_disconnect(db);
     for (int attempt = 0; attempt < 2; attempt++) {
         if (db->conn == NULL && db_connect(db) < 0) {
@@ -415,6 +423,7 @@ PGresult *db_query(db_t *db, arena_t *a, const db_stmt_t *stmt, const char *cons
             return NULL;
         }
         PGresult *res = PQexecPrepared(db->conn, stmt->name, stmt->nparams, values, NULL, NULL, 0);
+        db->answered_ms = monotonic_ms();
         ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (result_ok(st)) {
             arena_on_reset(a, result_clear, res);
@@ -441,6 +450,9 @@ int db_flush(db_t *db, arena_t *a, db_status_t *status)
 
 PGconn *db_conn(db_t *db, db_status_t *status)
 {
+    /* The caller's statements (a batch) are not retried either. */
+    if (db->conn != NULL && closing(db))
+        db_disconnect(db);
     if (db->conn == NULL && db_connect(db) < 0) {
         *status = DB_UNAVAILABLE;
         return NULL;
