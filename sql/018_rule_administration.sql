@@ -193,25 +193,31 @@ BEGIN
 END
 $$;
 
--- The four lists of each region with thresholds of its own, a row per item
--- (name NULL for an empty list), whether the region inherits the list, in
--- the order GET /api/v1/config/thresholds writes them.
+-- A region's four lists, a row per item (name NULL for an empty list), in
+-- the order they are written, and whether the region inherits each.
+CREATE FUNCTION rules_list_items(p_region text)
+RETURNS TABLE (tbl text, key text, ord integer, inherited boolean, name text, flag boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT l.tbl, l.key, l.ord, rules_list_region(p_region, l.tbl, l.key) <> p_region, i.name,
+           i.flag
+      FROM (VALUES ('materials', 'submit', 1), ('materials', 'accept', 2),
+                   ('signoffs', 'joint', 3), ('signoffs', 'secrecy', 4)) AS l (tbl, key, ord)
+      LEFT JOIN LATERAL (
+            SELECT m.kind AS name, m.classified_only AS flag
+              FROM rules_materials m
+             WHERE l.tbl = 'materials' AND m.action = l.key
+               AND m.region = rules_list_region(p_region, l.tbl, l.key)
+            UNION ALL
+            SELECT s.unit, NULL
+              FROM rules_signoff_units s
+             WHERE l.tbl = 'signoffs' AND s.purpose = l.key
+               AND s.region = rules_list_region(p_region, l.tbl, l.key)) AS i ON true
+$$;
+
+-- The lists of each region with thresholds of its own, as GET
+-- /api/v1/config/thresholds writes them.
 CREATE VIEW rules_lists WITH (security_invoker = true) AS
-SELECT t.region, l.tbl, l.key, l.ord, rules_list_region(t.region, l.tbl, l.key) <> t.region
-       AS inherited, i.name, i.flag
-  FROM rules_thresholds t
- CROSS JOIN (VALUES ('materials', 'submit', 1), ('materials', 'accept', 2),
-                    ('signoffs', 'joint', 3), ('signoffs', 'secrecy', 4)) AS l (tbl, key, ord)
-  LEFT JOIN LATERAL (
-        SELECT m.kind AS name, m.classified_only AS flag
-          FROM rules_materials m
-         WHERE l.tbl = 'materials' AND m.action = l.key
-           AND m.region = rules_list_region(t.region, l.tbl, l.key)
-        UNION ALL
-        SELECT s.unit, NULL
-          FROM rules_signoff_units s
-         WHERE l.tbl = 'signoffs' AND s.purpose = l.key
-           AND s.region = rules_list_region(t.region, l.tbl, l.key)) AS i ON true;
+SELECT t.region, i.* FROM rules_thresholds t CROSS JOIN LATERAL rules_list_items(t.region) AS i;
 GRANT SELECT ON rules_lists TO itpm_app;
 
 -- A region's lists as one line for the audit: "submit=[a, b*] accept=(city)
@@ -220,24 +226,11 @@ CREATE FUNCTION rules_lists_text(p_region text) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT string_agg(l.key || '=' || CASE WHEN l.inherited THEN '(city)'
                                            ELSE '[' || l.items || ']' END, ' ' ORDER BY l.ord)
-      FROM (SELECT k.key, k.ord, rules_list_region(p_region, k.tbl, k.key) <> p_region
-                   AS inherited,
+      FROM (SELECT i.key, i.ord, bool_and(i.inherited) AS inherited,
                    coalesce(string_agg(i.name || CASE WHEN i.flag THEN '*' ELSE '' END, ', '
                                        ORDER BY i.name), '') AS items
-              FROM (VALUES ('materials', 'submit', 1), ('materials', 'accept', 2),
-                           ('signoffs', 'joint', 3), ('signoffs', 'secrecy', 4))
-                   AS k (tbl, key, ord)
-              LEFT JOIN LATERAL (
-                    SELECT m.kind AS name, m.classified_only AS flag
-                      FROM rules_materials m
-                     WHERE k.tbl = 'materials' AND m.action = k.key
-                       AND m.region = rules_list_region(p_region, k.tbl, k.key)
-                    UNION ALL
-                    SELECT s.unit, NULL
-                      FROM rules_signoff_units s
-                     WHERE k.tbl = 'signoffs' AND s.purpose = k.key
-                       AND s.region = rules_list_region(p_region, k.tbl, k.key)) AS i ON true
-             GROUP BY k.tbl, k.key, k.ord) AS l
+              FROM rules_list_items(p_region) AS i
+             GROUP BY i.key, i.ord) AS l
 $$;
 
 -- The lists p_lists names ("tbl:key:own" replaced by the items of p_items

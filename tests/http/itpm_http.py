@@ -784,6 +784,19 @@ def spread_logins(env, user, password, n, threads=4):
     return out
 
 
+def logins_on_every_worker(env, user, password, workers, rounds=5):
+    """Logins of `user` spread over the pool until every pid in `workers`
+    has served one (at most `rounds` rounds of 8); {worker pid: statuses}."""
+    by = {}
+    for _ in range(rounds):
+        for rid, r in spread_logins(env, user, password, 8):
+            pid = wait_until(lambda: log_pid_of(env, rid), 3, f'request {rid} in {env["ITPM_LOG"]}')
+            by.setdefault(pid, []).append(r.status_code)
+        if set(by) == set(workers):
+            return by
+    raise AssertionError(f'logins reached only workers {sorted(by)} of {sorted(workers)}')
+
+
 def log_pid_of(env, rid):
     """The worker pid the request log names for request id `rid`, or None."""
     try:

@@ -30,13 +30,7 @@ def test_directory_down_then_back(private_stack, problem):
     kids = h.wait_children(master, 2, 10)
     with h.Client(env) as c:
         # Both workers have logged someone in (talked to slapd) before it goes.
-        served = {}
-        for _ in range(5):
-            for pid, statuses in _served_by(env, h.spread_logins(env, 'sub_psb', pw, 8)).items():
-                served.setdefault(pid, []).extend(statuses)
-            if set(served) == set(kids):
-                break
-        assert set(served) == set(kids), f'logins reached only workers {sorted(served)} of {kids}'
+        served = h.logins_on_every_worker(env, 'sub_psb', pw, kids)
         assert all(s == 200 for v in served.values() for s in v), served
         held = h.logged_in(env, 'rev_city')
         assert c.get('/readyz').status_code == 200
@@ -86,22 +80,10 @@ def test_directory_restart_unseen_by_the_workers(private_stack):
     env = private_stack(LDAP_TIMEOUTS)
     pw = h.demo_password(env)
     kids = h.wait_children(h.master_pid(env), 2, 10)
-    served = {}
-    for _ in range(5):
-        for pid, statuses in _served_by(env, h.spread_logins(env, 'sub_psb', pw, 8)).items():
-            served.setdefault(pid, []).extend(statuses)
-        if set(served) == set(kids):
-            break
-    assert set(served) == set(kids), f'logins reached only workers {sorted(served)} of {kids}'
+    h.logins_on_every_worker(env, 'sub_psb', pw, kids)
     h.stack_cmd(env, 'ldap-stop')
     h.stack_cmd(env, 'ldap-start')
-    after = {}
-    for _ in range(5):
-        for pid, statuses in _served_by(env, h.spread_logins(env, 'cdo_psb', pw, 8)).items():
-            after.setdefault(pid, []).extend(statuses)
-        if set(after) == set(kids):
-            break
-    assert set(after) == set(kids), after
+    after = h.logins_on_every_worker(env, 'cdo_psb', pw, kids)
     assert all(s == 200 for v in after.values() for s in v), \
         f'logins after a restart of slapd, by worker: {after}'
 

@@ -82,19 +82,10 @@ def test_writes_after_a_database_restart_unseen_by_the_workers(private_stack):
     env = private_stack('[server]\nworkers = 2\n')
     pw = h.demo_password(env)
     kids = h.wait_children(h.master_pid(env), 2, 10)
-
-    def spread(user):
-        by = {}
-        for _ in range(5):
-            for rid, r in h.spread_logins(env, user, pw, 8):
-                pid = h.wait_until(lambda: h.log_pid_of(env, rid), 3, f'request {rid} logged')
-                by.setdefault(pid, []).append(r.status_code)
-            if set(by) == set(kids):
-                return by
-        raise AssertionError(f'logins reached only workers {sorted(by)} of {kids}')
-    assert all(s == 200 for v in spread('sub_psb').values() for s in v)
+    served = h.logins_on_every_worker(env, 'sub_psb', pw, kids)
+    assert all(s == 200 for v in served.values() for s in v)
     h.stack_cmd(env, 'pg-stop')
     h.stack_cmd(env, 'pg-start')
-    after = spread('cdo_psb')
+    after = h.logins_on_every_worker(env, 'cdo_psb', pw, kids)
     assert all(s == 200 for v in after.values() for s in v), \
         f'logins after a restart of PostgreSQL, by worker: {after}; itpmd log: {log_tail(env)}'
