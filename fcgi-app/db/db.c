@@ -176,13 +176,15 @@ static db_status_t db_failure(db_t *db, const db_stmt_t *stmt, PGresult *res)
 
 /* itpm_set_context() (sql/007_hot_paths.sql) as a statement of its own,
  * with the scope worked out here (scope.h): the server only keeps the
- * settings, where deriving the scope in SQL cost it as much again. */
+ * settings, where deriving the scope in SQL cost it as much again. The
+ * settings are answered as one number, not echoed back as nine columns
+ * the server would describe and convert on every request. */
 #define CONTEXT_SQL(extra)                                                                         \
-    "SELECT set_config('itpm.user_id', $1, true), set_config('itpm.unit', $2, true),"              \
+    "SELECT num_nulls(set_config('itpm.user_id', $1, true), set_config('itpm.unit', $2, true),"    \
     " set_config('itpm.region', $3, true), set_config('itpm.roles', $4, true),"                    \
     " set_config('itpm.classified', $5, true), set_config('itpm.scope_all_read', $6, true),"       \
     " set_config('itpm.scope_all_write', $7, true), set_config('itpm.scope_region', $8, true),"    \
-    " set_config('itpm.scope_unit', $9, true)" extra
+    " set_config('itpm.scope_unit', $9, true)" extra ")"
 
 static const db_stmt_t stmt_context = {"itpm_set_context", CONTEXT_SQL(""), 9, 1};
 

@@ -213,3 +213,48 @@ def test_project_code_must_spell_region_year_serial(env, projects, code, region,
                         f"category, budget_requested_fen) VALUES ('{code}', '{region}', '{unit}', "
                         f"{year}, {serial}, 'x', 'new', 1);\nROLLBACK;\n", user='postgres')
     assert r.returncode != 0 and 'projects_code_parts' in r.stderr, (r.stdout, r.stderr)
+
+
+# A transition runs as itpm_transition (sql/022_transition_role.sql), whose
+# own policies let it read every project and skip the check of the new row:
+# safe only while the owner does not inherit them, the role may change only
+# what a transition writes, and the checks it calls run as the owner.
+
+def test_the_owner_does_not_inherit_the_transition_role(env, projects):
+    # Forced row security holds the owner to the policies: with no caller's
+    # context it sees nothing (the transition role's own read policy would
+    # let it see every project).
+    assert h.psql(env, f"SELECT count(*) FROM projects WHERE year = {YEAR}") == '0'
+    assert superuser(env, f"SELECT count(*) FROM projects WHERE year = {YEAR}") == \
+        str(len(PROJECTS))
+
+
+@pytest.mark.parametrize('column', ['region', 'unit', 'classified', 'budget_requested_fen',
+                                    'cross_department', 'code'])
+def test_the_transition_role_cannot_change_what_scope_reads(env, projects, column):
+    r = h.psql_run(env, f"BEGIN;\nSET LOCAL ROLE itpm_transition;\nUPDATE projects SET {column} = "
+                        f"{column} WHERE code = '{code(4)}';\nROLLBACK;\n")
+    assert r.returncode != 0 and 'permission denied' in r.stderr, (r.stdout, r.stderr)
+
+
+def test_the_transition_role_writes_only_in_the_callers_scope(env, projects):
+    # A county admin of 321322 through the role's update: 321323's project is
+    # not found, its own county's is.
+    ctx = ("SELECT itpm_set_context('ca_shuyang', '321322-DATA', '321322', "
+           "'county_admin', false);\nSET LOCAL ROLE itpm_transition;\n")
+    for serial, found in ((4, ''), (1, code(1))):
+        out = h.psql(env, f"BEGIN;\n{ctx}UPDATE projects SET list_year = NULL WHERE code = "
+                          f"'{code(serial)}' RETURNING code;\nROLLBACK;\n")
+        assert out.strip() == found, (serial, out)
+
+
+def test_a_transition_out_of_scope_is_not_found_not_refused_by_stage(env, projects):
+    # The checks run when the update finds nothing; run as the transition
+    # role they would see another county's project and name its stage.
+    app = env.get('ITPM_PG_APP', 'itpm_app')
+    for serial, rule in ((4, 'not_found'), (1, 'wrong_stage')):
+        r = h.psql_run(env, "BEGIN;\nSELECT itpm_set_context('rev_shuyang', '321322-DATA', "
+                            "'321322', 'reviewer', false);\nSELECT code FROM project_transition("
+                            f"'{code(serial)}', 'pass', 1, '', NULL, NULL, '127.0.0.1', "
+                            "'scope-test');\nROLLBACK;\n", user=app)
+        assert r.returncode != 0 and rule in r.stderr, (serial, r.stdout, r.stderr)
