@@ -258,3 +258,61 @@ def test_a_transition_out_of_scope_is_not_found_not_refused_by_stage(env, projec
                             f"'{code(serial)}', 'pass', 1, '', NULL, NULL, '127.0.0.1', "
                             "'scope-test');\nROLLBACK;\n", user=app)
         assert r.returncode != 0 and rule in r.stderr, (serial, r.stdout, r.stderr)
+
+
+# A joint reviewer sees the projects that need their department's sign-off
+# (SPEC section 3): the read policy's scope (sql/020_review_scope.sql, 023)
+# must agree row by row with the rule itself, project_required_signoffs(),
+# whether every region follows the city's rules (one array of amounts for
+# all) or a county has thresholds or a list of its own (a lookup by region).
+SIGNOFF_YEAR = 2003
+SIGNOFF_ROWS = [(region, unit, budget, cross, classified)
+                for region, unit in (('321300', '321300-PSB'), ('321322', '321322-AGRI'))
+                for budget in (0, 100000000, 499999999, 500000000, 2000000000)
+                for cross in (False, True) for classified in (False, True)]
+COUNTY_RULES = {
+    'city': '',
+    'county thresholds': "INSERT INTO rules_thresholds SELECT '321322', expert_amount_fen, "
+                         "expert_count, 100000000, joint_expert_count, expert_min_mean, "
+                         "change_director_pct, trial_days, filing_overdue_days, "
+                         "monitoring_min_availability, monitoring_abnormal_months "
+                         "FROM rules_thresholds WHERE region = '321300';\n",
+    'county list': "INSERT INTO rules_own VALUES ('321322', 'signoffs', 'joint');\n"
+                   "INSERT INTO rules_signoff_units VALUES ('321322', 'joint', '321300-DRC');\n",
+}
+
+
+@pytest.fixture(scope='module')
+def signoff_projects(env):
+    values = ',\n'.join(
+        f"('{region}-{SIGNOFF_YEAR}-{i:05d}', '{region}', '{unit}', {SIGNOFF_YEAR}, {i}, "
+        f"'会签范围 {i}', 'new', {str(classified).lower()}, {str(cross).lower()}, {budget})"
+        for i, (region, unit, budget, cross, classified) in enumerate(SIGNOFF_ROWS, 1))
+    cleanup = f"DELETE FROM projects WHERE year = {SIGNOFF_YEAR}"
+    superuser(env, cleanup)
+    superuser(env, 'INSERT INTO projects (code, region, unit, year, serial, title, category, '
+                   f'classified, cross_department, budget_requested_fen) VALUES {values}')
+    yield
+    superuser(env, cleanup)
+
+
+@pytest.mark.parametrize('rules', list(COUNTY_RULES))
+@pytest.mark.parametrize('unit', ['321300-DRC', '321300-FIN', '321300-SEC', '321300-PSB'])
+def test_a_joint_reviewers_scope_is_the_sign_off_rule(env, signoff_projects, unit, rules):
+    setup = COUNTY_RULES[rules]
+    ctx = (f"SET LOCAL ROLE {env.get('ITPM_PG_APP', 'itpm_app')};\n"
+           f"SELECT itpm_set_context('jr-test', '{unit}', '321300', 'joint_reviewer', true);\n")
+    seen = superuser(env, f"BEGIN;\n{setup}{ctx}SELECT itpm_signoff_uniform() IS NOT NULL;\n"
+                          f"SELECT code FROM projects WHERE year = {SIGNOFF_YEAR};\nROLLBACK;\n")
+    uniform, *codes = seen.split()
+    rule = superuser(env, f"BEGIN;\n{setup}SELECT code FROM projects WHERE year = {SIGNOFF_YEAR} "
+                          f"AND '{unit}' = ANY (project_required_signoffs(region, "
+                          "budget_requested_fen, cross_department, classified));\nROLLBACK;\n")
+    assert set(codes) == set(rule.split())
+    # Both ways of the policy are shown: the array when the department is
+    # asked the same everywhere, the lookup by region when not.
+    expected = {('321300-DRC', 'city'): 't', ('321300-DRC', 'county thresholds'): 'f',
+                ('321300-DRC', 'county list'): 't', ('321300-FIN', 'county list'): 'f'}
+    assert uniform == expected.get((unit, rules), uniform)
+    if unit != '321300-PSB':
+        assert codes, f'{unit} needed nowhere: the comparison shows nothing'
