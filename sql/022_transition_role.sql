@@ -22,6 +22,15 @@
 -- The role is created with the database (scripts/stack, README: Deploying):
 -- the owner must be a member to hand it the function, and must not inherit
 -- it, or these policies would apply to every function the owner runs.
+--
+-- A later migration that restates either function keeps this arrangement:
+-- project_transition() is no longer the owner's, so it is replaced as its
+-- role (GRANT CREATE ON SCHEMA public TO itpm_transition; SET ROLE
+-- itpm_transition; CREATE OR REPLACE ...; RESET ROLE; REVOKE CREATE ...),
+-- never dropped and created again (that would give it back to the owner),
+-- and project_transition_check() is restated with SECURITY DEFINER and its
+-- search_path, or its refusals would be worked out as the transition's
+-- role, which sees every project. test_identity_scope.py checks both.
 
 DO $$
 DECLARE
@@ -41,7 +50,14 @@ BEGIN
     END IF;
     IF pg_has_role(current_user, 'itpm_transition', 'USAGE') THEN
         RAISE EXCEPTION '% inherits itpm_transition, whose policies would then apply to the '
-                        'owner''s functions: ALTER ROLE % NOINHERIT', current_user, current_user;
+                        'owner''s functions: ALTER ROLE % NOINHERIT (PostgreSQL 16 and later: '
+                        'GRANT itpm_transition TO % WITH INHERIT FALSE)',
+                        current_user, current_user, current_user;
+    END IF;
+    -- A role that inherits nothing has no rights through pg_database_owner.
+    IF NOT has_schema_privilege(current_user, 'public', 'CREATE') THEN
+        RAISE EXCEPTION '% cannot create in schema public: ALTER SCHEMA public OWNER TO %',
+                        current_user, current_user;
     END IF;
     IF EXISTS (SELECT FROM pg_auth_members
                 WHERE roleid = 'itpm_transition'::regrole AND member <> current_user::regrole) THEN
