@@ -1,6 +1,7 @@
 /* Streaming <batch> reader: push parser + schema SAX plug. */
 #include "xml/batch_parse.h"
 
+#include "xml/xml_guard.h"
 #include "xml/xml_in.h"
 
 #include <libxml/SAX2.h>
@@ -16,6 +17,7 @@
 
 struct batch_parser {
     batch_handlers_t h;
+    xml_guard_t guard;
     xmlSAXHandler sax;
     /* In front of the schema's plug: reads a document written without a
      * namespace as urn:itpm:1's (adopt), for the validator and the tree
@@ -358,6 +360,7 @@ batch_parser_t *batch_parser_new(const batch_handlers_t *h, size_t max_errors, l
     if (p == NULL)
         return NULL;
     p->h = *h;
+    xml_guard_init(&p->guard);
     p->max_errors = max_errors;
     p->max_records = max_records;
     p->errors = calloc(max_errors, sizeof *p->errors);
@@ -435,6 +438,10 @@ static int parse(batch_parser_t *p, const char *buf, size_t n, int terminate)
 {
     if (p->status != BATCH_PARSE_OK)
         return -1;
+    if (xml_guard_feed(&p->guard, buf, n) < 0) {
+        set_malformed(p, 0, 0, "an element has more attributes than any document takes");
+        return -1;
+    }
     xmlSetStructuredErrorFunc(p, on_xml_error);
     batch_parser_t *outer = active;
     active = p;

@@ -2,6 +2,7 @@
 #include "xml/xml_in.h"
 
 #include "core/log.h"
+#include "xml/xml_guard.h"
 
 #include <libxml/parser.h>
 #include <libxml/xmlschemas.h>
@@ -135,6 +136,12 @@ xmlDocPtr xml_in_parse(arena_t *a, const char *body, size_t len, const char *roo
     errs->arena = a;
     if (len > (size_t)INT32_MAX) {
         problem_simple(a, res, 413, "the document is too large", NULL);
+        return NULL;
+    }
+    xml_guard_t guard;
+    xml_guard_init(&guard);
+    if (xml_guard_feed(&guard, body, len) < 0) {
+        problem_simple(a, res, 400, "an element has more attributes than any document takes", NULL);
         return NULL;
     }
     xmlParserCtxtPtr pc = xmlNewParserCtxt();

@@ -679,6 +679,10 @@ def hostile_documents(tmp_path, port):
     out.append(('deep-nesting-unclosed', b, t.replace('<summary>', '<a>' * depth, 1)[:-200],
                 (400, 413, 422)))
     b, t = small_batch_text(tmp_path)
+    # libxml2 compares each attribute of a tag with every earlier one.
+    attrs = ''.join(f' a{k}=""' for k in range(40_000))
+    out.append(('many-attributes', b, t.replace('<project ', f'<project{attrs} ', 1), (400,)))
+    b, t = small_batch_text(tmp_path)
     out.append(('not-well-formed', b, t.replace('</title>', '</titel>', 1), (400,)))
     b, t = small_batch_text(tmp_path)
     out.append(('truncated', b, t[:len(t) * 2 // 3], (400,)))
