@@ -66,9 +66,15 @@ int handle_audit_list(request_t *req, response_t *res)
                             /* One more than asked: whether a next page exists. */
                             arena_printf(req->arena, "%lld", limit + 1),
                             arena_printf(req->arena, "%lld", offset), request_query(req, "action")};
+    /* In the caller's context: a record about a project is read only by
+     * whoever may read the project (sql/024_audit_scope.sql). */
+    const db_stmt_t *stmts[] = {&stmt_audit_list};
+    const char *const *vals[] = {values};
+    PGresult *rs;
+    if (app_batch(req, res, stmts, vals, 1, &rs) < 0)
+        return -1;
     db_status_t status;
-    PGresult *rs = db_query(req->app->db, req->arena, &stmt_audit_list, values, &status);
-    if (rs == NULL || db_flush(req->app->db, req->arena, &status) < 0) {
+    if (db_flush(req->app->db, req->arena, &status) < 0) {
         app_db_problem(req, res, status);
         return -1;
     }

@@ -338,3 +338,17 @@ def test_a_joint_reviewers_scope_is_the_sign_off_rule(env, signoff_projects, uni
     assert uniform == expected.get((unit, rules), uniform)
     if unit != '321300-PSB':
         assert codes, f'{unit} needed nowhere: the comparison shows nothing'
+
+
+@pytest.mark.parametrize('cleared', [False, True])
+def test_audit_records_of_a_classified_project_need_the_clearance(env, projects, cleared):
+    # SPEC section 3: classified projects only for the cleared, never a hint
+    # that one exists; the audit trail is no way round (sql/024_audit_scope.sql).
+    marker = f'audit-scope-{cleared}'
+    for serial in (6, 7):
+        superuser(env, f"SELECT audit_append('scope-test', 'submitter', '127.0.0.1', "
+                       f"'{marker}', 'update', 'project:{code(serial)}', 'title: a -> b')")
+    rows = as_app(env, 'auditor1', '321300-DATA', '321300', 'auditor', cleared,
+                  query=f"SELECT object FROM audit_log WHERE request_id = '{marker}'")
+    expected = {(f'project:{code(6)}',)} | ({(f'project:{code(7)}',)} if cleared else set())
+    assert rows == expected
