@@ -280,14 +280,17 @@ static int version_text(const char *s, size_t n)
 }
 
 /* The version the precondition holds for into *version (RFC 9110, 13.1.1:
- * "*" or a list of entity tags, compared strongly, so a weak tag matches
- * nothing). NULL when there is no If-Match: the database then answers 428.
- * "0", which no project has, when it names no current version or is
- * malformed: the database answers 412. Both only once every other check has
- * passed (a caller who may not act, or not on this project, is told that
- * instead). A list of several versions or "*" is resolved against the
- * current version, read in the caller's scope; the write compares again
- * under its lock. -1 with res set when that read fails. */
+ * a list of entity tags, compared strongly, so a weak tag matches nothing).
+ * NULL when there is no If-Match, or only "*": the database then answers
+ * 428. "*" holds for any version, so two reviewers sending it at once would
+ * both act, the second on a stage nobody reviewed: a change must name the
+ * version it was based on (SPEC: exactly one wins). "0", which no project
+ * has, when it names no current version or is malformed: the database
+ * answers 412. Both only once every other check has passed (a caller who
+ * may not act, or not on this project, is told that instead). A list of
+ * several versions is resolved against the current version, read in the
+ * caller's scope; the write compares again under its lock. -1 with res set
+ * when that read fails. */
 static int if_match_version(request_t *req, response_t *res, const char *code, const char **version)
 {
     *version = NULL;
@@ -298,13 +301,12 @@ static int if_match_version(request_t *req, response_t *res, const char *code, c
     size_t len = strlen(h);
     while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
         len--;
-    if (len == 0)
+    if (len == 0 || (len == 1 && h[0] == '*'))
         return 0;
     *version = "0";
-    int any = len == 1 && h[0] == '*';
     const char *named[IF_MATCH_MAX];
     size_t nnamed = 0;
-    for (size_t i = 0; !any && i < len;) {
+    for (size_t i = 0; i < len;) {
         i += strspn(h + i, " \t,");
         if (i >= len)
             break;
@@ -321,7 +323,7 @@ static int if_match_version(request_t *req, response_t *res, const char *code, c
         if (i < len && h[i] != ',')
             return 0;
     }
-    if (!any && nnamed <= 1) {
+    if (nnamed <= 1) {
         if (nnamed == 1)
             *version = named[0];
         return 0;
@@ -335,10 +337,9 @@ static int if_match_version(request_t *req, response_t *res, const char *code, c
     if (PQntuples(out[0]) != 1)
         return 0;
     const char *current = PQgetvalue(out[0], 0, 0);
-    for (size_t i = 0; i < nnamed && !any; i++)
-        any = strcmp(named[i], current) == 0;
-    if (any)
-        *version = current;
+    for (size_t i = 0; i < nnamed; i++)
+        if (strcmp(named[i], current) == 0)
+            *version = current;
     return 0;
 }
 

@@ -376,10 +376,11 @@ def test_list_year_before_the_projects_year_is_refused_422(users):
 
 def test_if_match_as_rfc_9110_reads_it(users):
     """If-Match holds when any strong entity tag it lists is the current
-    version, or for "*" (the project exists); a weak tag never matches
-    (strong comparison); white space around it does not matter. A header
-    that names no current version is 412, but only for a caller who could
-    otherwise act (403 and 404 first)."""
+    version; a weak tag never matches (strong comparison); white space
+    around it does not matter. A header that names no current version is
+    412, but only for a caller who could otherwise act (403 and 404 first).
+    "*" names no version at all: like no If-Match, 428 (with it two
+    reviewers acting at once would both win)."""
     sub = users['sub_psb']
     p = L.create(sub, title='If-Match 列表测试')
     body = L.declaration(title='改名一')
@@ -391,8 +392,10 @@ def test_if_match_as_rfc_9110_reads_it(users):
               403)
     L.problem(users['sub_health'].put_xml(L.path(p.code), body, headers={'If-Match': '*'}),
               404)
+    L.problem(sub.put_xml(L.path(p.code), body, headers={'If-Match': '*'}), 428, False)
+    L.problem(L.transition(sub, p.code, 'submit', '*'), 428, False)
     assert L.read(sub, p.code).version == v
-    for form in ('"{f}", "{v}"', '*', 'W/"{f}", "{v}"\t', '"{v}" , W/"{f}"'):
+    for form in ('"{f}", "{v}"', 'W/"{f}", "{v}"\t', '"{v}" , W/"{f}"'):
         header = form.format(v=v, f=v + 1)
         r = sub.put_xml(L.path(p.code), body, headers={'If-Match': header})
         assert r.status_code == 200, (header, describe(r))
