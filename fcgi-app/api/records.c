@@ -390,6 +390,16 @@ int handle_signoff(request_t *req, response_t *res)
     if (doc == NULL)
         return -1;
     xmlNodePtr root = xmlDocGetRootElement(doc);
+    /* The schema's unit and by are what the answer says; sent, they must be
+     * the caller's own, not quietly replaced by them. */
+    const char *unit = xml_attr_token(req->arena, root, "unit");
+    const char *by = xml_attr_token(req->arena, root, "by");
+    if ((unit != NULL && strcmp(unit, req->user->unit) != 0) ||
+        (by != NULL && strcmp(by, req->user->id) != 0)) {
+        problem_simple(req->arena, res, 403,
+                       "a joint reviewer signs for their own department, as themselves", NULL);
+        return -1;
+    }
     const char *approved = xml_attr(req->arena, root, "approved");
     const char *values[] = {code, xml_bool(approved, 0) ? "true" : "false",
                             xml_child_text(req->arena, root, "opinion"), req->remote_addr,

@@ -362,6 +362,18 @@ def test_signoffs_only_at_pre_implementation_and_only_by_the_asked(users):
     # Other roles may not sign off.
     L.problem(L.signoff(users['rev_city'], flow.code), 403)
     L.problem(L.signoff(users['sub_psb'], flow.code), 403)
+    # A department signs for itself, as itself: naming another unit or user
+    # is refused, not quietly replaced; naming its own is accepted.
+    for attrs in ('unit="321300-FIN"', 'by="jr_fin"'):
+        body = (f'<signoff xmlns="{L.NS}" approved="true" {attrs}>'
+                '<opinion>同意</opinion></signoff>')
+        L.problem(users['jr_drc'].post_xml(L.path(flow.code, '/signoffs'), body), 403)
+    d = L.problem_detail(L.problem(L.transition(flow.rev, flow.code, 'pass', flow.refresh().version),
+                                   409, 'signoffs_missing'))
+    assert '321300-DRC' in d and '321300-FIN' in d, d
+    body = f'<signoff xmlns="{L.NS}" approved="true" unit="321300-DRC" by="jr_drc"/>'
+    r = users['jr_drc'].post_xml(L.path(flow.code, '/signoffs'), body)
+    assert r.status_code == 201 and r.doc.get('unit') == '321300-DRC', describe(r)
     # A small project that is not cross-department asks nobody.
     small = L.flow_to(users, 'pre_implementation', budget='100000.00')
     assert L.signoff(users['jr_drc'], small.code).status_code == 404
