@@ -439,7 +439,7 @@ static int parse(batch_parser_t *p, const char *buf, size_t n, int terminate)
     if (p->status != BATCH_PARSE_OK)
         return -1;
     if (xml_guard_feed(&p->guard, buf, n) < 0) {
-        set_malformed(p, 0, 0, "an element has more attributes than any document takes");
+        set_malformed(p, 0, 0, XML_GUARD_REFUSAL);
         return -1;
     }
     xmlSetStructuredErrorFunc(p, on_xml_error);

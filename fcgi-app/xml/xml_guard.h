@@ -10,6 +10,8 @@
  * size limit, no login needed) held a worker for 20 s, 100,000 for more than
  * the 60 s it is given. No element of xsd/ has more than a dozen. */
 #define XML_GUARD_MAX_ATTRS 128
+/* What a refused document is told, by the API and by a batch alike. */
+#define XML_GUARD_REFUSAL "an element has more attributes than any document takes"
 
 typedef struct {
     int state;

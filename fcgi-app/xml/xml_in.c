@@ -141,7 +141,7 @@ xmlDocPtr xml_in_parse(arena_t *a, const char *body, size_t len, const char *roo
     xml_guard_t guard;
     xml_guard_init(&guard);
     if (xml_guard_feed(&guard, body, len) < 0) {
-        problem_simple(a, res, 400, "an element has more attributes than any document takes", NULL);
+        problem_simple(a, res, 400, XML_GUARD_REFUSAL, NULL);
         return NULL;
     }
     xmlParserCtxtPtr pc = xmlNewParserCtxt();
